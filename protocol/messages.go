@@ -1,0 +1,196 @@
+package protocol
+
+import (
+	"net/netip"
+)
+
+// Entry is one name/value pair (A6.TextEntry). Name and Value point into
+// the frame buffer they were decoded from and are valid only as long as
+// that buffer is. HasValue is false when the value field is absent, which
+// is meaningful: an argument without '=' in a request, a delete in a
+// Rewrite.
+type Entry struct {
+	Name     []byte
+	Value    []byte
+	HasValue bool
+}
+
+// Method is the A6.Method enum.
+type Method uint8
+
+var methodNames = [...]string{
+	"GET", "HEAD", "POST", "PUT", "DELETE", "MKCOL", "COPY", "MOVE",
+	"OPTIONS", "PROPFIND", "PROPPATCH", "LOCK", "UNLOCK", "PATCH", "TRACE",
+}
+
+// String returns the HTTP method name.
+func (m Method) String() string {
+	if int(m) < len(methodNames) {
+		return methodNames[m]
+	}
+	return "UNKNOWN"
+}
+
+// ParseMethod maps an HTTP method name to its enum value.
+func ParseMethod(s string) (Method, bool) {
+	for i, n := range methodNames {
+		if n == s {
+			return Method(i), true
+		}
+	}
+	return 0, false
+}
+
+// decodeEntries appends the TextEntry vector in field slot of t to dst.
+func decodeEntries(dst []Entry, t table, slot int, what string) ([]Entry, error) {
+	start, n, ok, err := t.vector(slot, 4)
+	if err != nil {
+		return dst, wrap(what, err)
+	}
+	if !ok {
+		return dst, nil
+	}
+	for i := uint32(0); i < n; i++ {
+		et, err := t.tableElem(start, i)
+		if err != nil {
+			return dst, wrapIndex(what, i, err)
+		}
+		name, _, err := et.bytes(0)
+		if err != nil {
+			return dst, wrapIndex(what, i, err)
+		}
+		value, has, err := et.bytes(1)
+		if err != nil {
+			return dst, wrapIndex(what, i, err)
+		}
+		dst = append(dst, Entry{Name: name, Value: value, HasValue: has})
+	}
+	return dst, nil
+}
+
+// PrepareConfRequest is a decoded A6.PrepareConf.Req.
+type PrepareConfRequest struct {
+	Key  []byte
+	Conf []Entry
+}
+
+// Decode decodes payload into r, reusing r's slices. r keeps pointing into
+// payload.
+func (r *PrepareConfRequest) Decode(payload []byte) error {
+	*r = PrepareConfRequest{Conf: r.Conf[:0]}
+	t, err := rootTable(payload)
+	if err != nil {
+		return wrap("PrepareConf", err)
+	}
+	if r.Conf, err = decodeEntries(r.Conf, t, 0, "PrepareConf.conf"); err != nil {
+		return err
+	}
+	if r.Key, _, err = t.bytes(1); err != nil {
+		return wrap("PrepareConf.key", err)
+	}
+	return nil
+}
+
+// HTTPReqCallRequest is a decoded A6.HTTPReqCall.Req. It satisfies the
+// request interface of package bindings through its methods.
+type HTTPReqCallRequest struct {
+	ID        uint32
+	ConfToken uint32
+	Method    Method
+	Path      []byte
+	SrcIP     []byte
+	Args      []Entry
+	Headers   []Entry
+}
+
+// Decode decodes payload into r, reusing r's slices.
+func (r *HTTPReqCallRequest) Decode(payload []byte) error {
+	*r = HTTPReqCallRequest{Args: r.Args[:0], Headers: r.Headers[:0]}
+	t, err := rootTable(payload)
+	if err != nil {
+		return wrap("HTTPReqCall", err)
+	}
+	if r.ID, err = t.uint32(0); err != nil {
+		return wrap("HTTPReqCall.id", err)
+	}
+	if r.SrcIP, _, err = t.bytes(1); err != nil {
+		return wrap("HTTPReqCall.src_ip", err)
+	}
+	m, err := t.uint8(2)
+	if err != nil {
+		return wrap("HTTPReqCall.method", err)
+	}
+	if int(m) >= len(methodNames) {
+		return wrap("HTTPReqCall.method", malformed("unknown method %d", m))
+	}
+	r.Method = Method(m)
+	if r.Path, _, err = t.bytes(3); err != nil {
+		return wrap("HTTPReqCall.path", err)
+	}
+	if r.Args, err = decodeEntries(r.Args, t, 4, "HTTPReqCall.args"); err != nil {
+		return err
+	}
+	if r.Headers, err = decodeEntries(r.Headers, t, 5, "HTTPReqCall.headers"); err != nil {
+		return err
+	}
+	if r.ConfToken, err = t.uint32(6); err != nil {
+		return wrap("HTTPReqCall.conf_token", err)
+	}
+	return nil
+}
+
+// SrcAddr returns the client address, or the zero Addr when src_ip is not
+// 4 or 16 bytes long.
+func (r *HTTPReqCallRequest) SrcAddr() netip.Addr {
+	a, _ := netip.AddrFromSlice(r.SrcIP)
+	return a.Unmap()
+}
+
+// HTTPRespCallRequest is a decoded A6.HTTPRespCall.Req.
+type HTTPRespCallRequest struct {
+	ID        uint32
+	Status    uint16
+	ConfToken uint32
+	Headers   []Entry
+}
+
+// Decode decodes payload into r, reusing r's slices.
+func (r *HTTPRespCallRequest) Decode(payload []byte) error {
+	*r = HTTPRespCallRequest{Headers: r.Headers[:0]}
+	t, err := rootTable(payload)
+	if err != nil {
+		return wrap("HTTPRespCall", err)
+	}
+	if r.ID, err = t.uint32(0); err != nil {
+		return wrap("HTTPRespCall.id", err)
+	}
+	if r.Status, err = t.uint16(1); err != nil {
+		return wrap("HTTPRespCall.status", err)
+	}
+	if r.Headers, err = decodeEntries(r.Headers, t, 2, "HTTPRespCall.headers"); err != nil {
+		return err
+	}
+	if r.ConfToken, err = t.uint32(3); err != nil {
+		return wrap("HTTPRespCall.conf_token", err)
+	}
+	return nil
+}
+
+// ExtraInfoResponse is a decoded A6.ExtraInfo.Resp.
+type ExtraInfoResponse struct {
+	Result    []byte
+	HasResult bool
+}
+
+// Decode decodes payload into r.
+func (r *ExtraInfoResponse) Decode(payload []byte) error {
+	*r = ExtraInfoResponse{}
+	t, err := rootTable(payload)
+	if err != nil {
+		return wrap("ExtraInfo", err)
+	}
+	if r.Result, r.HasResult, err = t.bytes(0); err != nil {
+		return wrap("ExtraInfo.result", err)
+	}
+	return nil
+}

@@ -1,0 +1,408 @@
+package protocol
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/bytebufferpool"
+	"go.uber.org/zap"
+)
+
+// Handler answers the RPCs of one connection. Methods are called from the
+// connection's goroutine, one call at a time per connection, and from many
+// connections concurrently.
+//
+// The request values and the Call are valid only during the method call;
+// they point into reused buffers. An error of type *Error is answered with
+// its code; any other error with SERVICE_UNAVAILABLE.
+type Handler interface {
+	PrepareConf(req *PrepareConfRequest) (token uint32, err error)
+	HTTPReqCall(c *Call, req *HTTPReqCallRequest, reply *ReqCallReply) error
+	HTTPRespCall(c *Call, req *HTTPRespCallRequest, reply *RespCallReply) error
+}
+
+// Server serves the ext-plugin protocol on stream listeners, one goroutine
+// per connection. Set its fields before Serve; do not change them after.
+type Server struct {
+	Handler Handler
+	// Logger receives connection-level errors. nil discards them.
+	Logger *zap.Logger
+	// ExtraInfoTimeout bounds the wait for each ExtraInfo answer.
+	// Zero means 60 s, APISIX's own read timeout.
+	ExtraInfoTimeout time.Duration
+	// DrainGrace is how long Shutdown lets an idle connection deliver a
+	// request that is already on its way. Zero means 100 ms.
+	DrainGrace time.Duration
+
+	mu         sync.Mutex
+	listeners  map[net.Listener]struct{}
+	conns      map[*conn]struct{}
+	wg         sync.WaitGroup
+	inShutdown atomic.Bool
+	connCount  atomic.Int64
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("protocol: server closed")
+
+func (s *Server) logger() *zap.Logger {
+	if s.Logger == nil {
+		return zap.NewNop()
+	}
+	return s.Logger
+}
+
+// OpenConns returns the number of connections being served.
+func (s *Server) OpenConns() int { return int(s.connCount.Load()) }
+
+// Serve accepts connections on ln until Shutdown is called or ln fails.
+// Temporary accept errors are retried with back-off.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.inShutdown.Load() {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	if s.listeners == nil {
+		s.listeners = make(map[net.Listener]struct{})
+		s.conns = make(map[*conn]struct{})
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.inShutdown.Load() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) || isTemporary(err) {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.logger().Warn("accept failed; retrying", zap.Error(err), zap.Duration("delay", delay))
+				time.Sleep(delay)
+				continue
+			}
+			return fmt.Errorf("protocol: accept: %w", err)
+		}
+		delay = 0
+		c := s.newConn(nc)
+		if c == nil {
+			nc.Close()
+			continue
+		}
+		go c.serve()
+	}
+}
+
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+func (s *Server) newConn(nc net.Conn) *conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inShutdown.Load() {
+		return nil
+	}
+	c := &conn{srv: s, nc: nc}
+	c.call.c = c
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.connCount.Add(1)
+	return c
+}
+
+func (s *Server) removeConn(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.connCount.Add(-1)
+	s.wg.Done()
+}
+
+func (s *Server) drainGrace() time.Duration {
+	if s.DrainGrace > 0 {
+		return s.DrainGrace
+	}
+	return 100 * time.Millisecond
+}
+
+// Shutdown stops accepting, lets every call in progress finish, gives idle
+// connections DrainGrace to deliver a request already sent, and closes
+// them. If ctx ends first, the remaining connections are closed and
+// ctx.Err() is returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.inShutdown.Store(true)
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	deadline := time.Now().Add(s.drainGrace())
+	for c := range s.conns {
+		if c.idle.Load() {
+			c.nc.SetReadDeadline(deadline)
+		}
+	}
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.nc.Close()
+		}
+		s.mu.Unlock()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// conn is the per-connection state. Everything in it is owned by the
+// connection's goroutine, except idle, which Shutdown reads.
+type conn struct {
+	srv  *Server
+	nc   net.Conn
+	idle atomic.Bool
+	call Call
+
+	in        *bytebufferpool.ByteBuffer // current request frame
+	prep      PrepareConfRequest
+	reqCall   HTTPReqCallRequest
+	respCall  HTTPRespCallRequest
+	reqReply  ReqCallReply
+	respReply RespCallReply
+}
+
+// errClose ends the connection after the current frame.
+var errClose = errors.New("close connection")
+
+func (c *conn) serve() {
+	defer c.srv.removeConn(c)
+	defer c.nc.Close()
+	log := c.srv.logger()
+	for {
+		c.idle.Store(true)
+		if c.srv.inShutdown.Load() {
+			c.nc.SetReadDeadline(time.Now().Add(c.srv.drainGrace()))
+		}
+		c.in = bytebufferpool.Get()
+		t, err := ReadFrame(c.nc, c.in)
+		c.idle.Store(false)
+		if err == nil {
+			err = c.handle(t)
+		} else if errors.Is(err, ErrEmptyFrame) {
+			err = c.writeError(CodeBadRequest)
+			log.Debug("empty frame; answered BAD_REQUEST", zap.Stringer("type", t))
+		} else if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, net.ErrClosed) {
+			log.Debug("read frame", zap.Error(err))
+		}
+		putBuffer(c.in)
+		c.in = nil
+		if err != nil || c.srv.inShutdown.Load() {
+			return
+		}
+	}
+}
+
+// maxPooledBuffer is the largest frame buffer returned to the pool.
+const maxPooledBuffer = 1 << 20
+
+func putBuffer(b *bytebufferpool.ByteBuffer) {
+	if b != nil && cap(b.B) <= maxPooledBuffer {
+		bytebufferpool.Put(b)
+	}
+}
+
+// handle answers one request frame. A panic anywhere below (handler,
+// decoder, encoder) is recovered here, answered with SERVICE_UNAVAILABLE
+// and closes this connection only.
+func (c *conn) handle(t Type) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.srv.logger().Error("panic while serving a frame; closing the connection",
+				zap.Stringer("type", t), zap.Any("panic", p), zap.ByteString("stack", debug.Stack()))
+			c.writeError(CodeServiceUnavailable)
+			err = errClose
+		}
+	}()
+	c.call.reset(t)
+	switch t {
+	case TypePrepareConf:
+		return c.handlePrepareConf()
+	case TypeHTTPReqCall:
+		return c.handleReqCall()
+	case TypeHTTPRespCall:
+		return c.handleRespCall()
+	default:
+		c.srv.logger().Debug("unexpected frame type; answered BAD_REQUEST", zap.Stringer("type", t))
+		return c.writeError(CodeBadRequest)
+	}
+}
+
+func (c *conn) handlePrepareConf() error {
+	if err := c.prep.Decode(c.in.B); err != nil {
+		return c.answerError(err)
+	}
+	token, err := c.srv.Handler.PrepareConf(&c.prep)
+	if err != nil {
+		return c.answerError(err)
+	}
+	enc := GetEncoder()
+	defer PutEncoder(enc)
+	return c.write(enc.PrepareConf(token))
+}
+
+func (c *conn) handleReqCall() error {
+	if err := c.reqCall.Decode(c.in.B); err != nil {
+		return c.answerError(err)
+	}
+	c.reqReply.Reset()
+	if err := c.srv.Handler.HTTPReqCall(&c.call, &c.reqCall, &c.reqReply); err != nil {
+		return c.answerError(err)
+	}
+	if c.call.broken {
+		return errClose
+	}
+	enc := GetEncoder()
+	defer PutEncoder(enc)
+	frame, err := enc.ReqCall(c.reqCall.ID, &c.reqReply)
+	if err != nil {
+		return c.answerError(err)
+	}
+	return c.write(frame)
+}
+
+func (c *conn) handleRespCall() error {
+	if err := c.respCall.Decode(c.in.B); err != nil {
+		return c.answerError(err)
+	}
+	c.respReply.Reset()
+	if err := c.srv.Handler.HTTPRespCall(&c.call, &c.respCall, &c.respReply); err != nil {
+		return c.answerError(err)
+	}
+	if c.call.broken {
+		return errClose
+	}
+	enc := GetEncoder()
+	defer PutEncoder(enc)
+	frame, err := enc.RespCall(c.respCall.ID, &c.respReply)
+	if err != nil {
+		return c.answerError(err)
+	}
+	return c.write(frame)
+}
+
+// answerError sends the RPC_ERROR that answers err. The connection stays
+// open (APISIX closes it after an error), unless an ExtraInfo exchange
+// broke it.
+func (c *conn) answerError(err error) error {
+	if c.call.broken {
+		return errClose
+	}
+	code := CodeOf(err)
+	if errors.Is(err, ErrFrameTooLarge) {
+		c.srv.logger().Warn("reply exceeds the frame size limit; answered SERVICE_UNAVAILABLE", zap.Error(err))
+	} else if code == CodeBadRequest {
+		c.srv.logger().Debug("bad request", zap.Error(err))
+	}
+	return c.writeError(code)
+}
+
+func (c *conn) writeError(code Code) error {
+	enc := GetEncoder()
+	defer PutEncoder(enc)
+	return c.write(enc.Error(code))
+}
+
+func (c *conn) write(frame []byte) error {
+	if _, err := c.nc.Write(frame); err != nil {
+		return fmt.Errorf("protocol: write: %w", err)
+	}
+	return nil
+}
+
+// Call is the connection's side channel during an HTTPReqCall or
+// HTTPRespCall: it asks APISIX for ExtraInfo on the same connection. Results
+// point into a buffer that is reused by the next question; copy what you
+// keep.
+type Call struct {
+	c      *conn
+	t      Type
+	buf    *bytebufferpool.ByteBuffer
+	resp   ExtraInfoResponse
+	n      int
+	broken bool
+}
+
+func (x *Call) reset(t Type) {
+	if x.buf != nil {
+		putBuffer(x.buf)
+		x.buf = nil
+	}
+	x.t, x.n, x.broken = t, 0, false
+}
+
+// ErrNoExtraInfo is returned when ExtraInfo is asked outside a call.
+var ErrNoExtraInfo = errors.New("protocol: ExtraInfo is only available during an HTTP call")
+
+// ExtraInfo asks APISIX one question and waits for the answer. ok is false
+// when APISIX has no value (absent result). After an error the connection
+// is closed once the handler returns, because the exchange is out of step.
+func (x *Call) ExtraInfo(kind InfoKind, name string) (result []byte, ok bool, err error) {
+	if x.t != TypeHTTPReqCall && x.t != TypeHTTPRespCall {
+		return nil, false, ErrNoExtraInfo
+	}
+	if x.broken {
+		return nil, false, errors.New("protocol: connection broken by an earlier ExtraInfo error")
+	}
+	enc := GetEncoder()
+	err = x.c.write(enc.ExtraInfo(kind, name))
+	PutEncoder(enc)
+	if err == nil {
+		err = x.read()
+	}
+	if err != nil {
+		x.broken = true
+		return nil, false, fmt.Errorf("protocol: ExtraInfo %s: %w", kind, err)
+	}
+	x.n++
+	return x.resp.Result, x.resp.HasResult, nil
+}
+
+func (x *Call) read() error {
+	timeout := x.c.srv.ExtraInfoTimeout
+	if timeout <= 0 {
+		timeout = 60 * time.Second
+	}
+	x.c.nc.SetReadDeadline(time.Now().Add(timeout))
+	defer x.c.nc.SetReadDeadline(time.Time{})
+	if x.buf == nil {
+		x.buf = bytebufferpool.Get()
+	}
+	t, err := ReadFrame(x.c.nc, x.buf)
+	if err != nil {
+		return err
+	}
+	if t != TypeExtraInfo {
+		return fmt.Errorf("got a %s frame while waiting for the answer", t)
+	}
+	return x.resp.Decode(x.buf.B)
+}
+
+// Count returns how many ExtraInfo questions this call has asked.
+func (x *Call) Count() int { return x.n }
