@@ -45,10 +45,11 @@ type ReqCallReply struct {
 
 // Reset clears r for reuse.
 func (r *ReqCallReply) Reset() {
+	clear(r.Headers)
+	clear(r.Args)
+	clear(r.RespHeaders)
 	*r = ReqCallReply{
 		Headers:     r.Headers[:0],
-		Body:        r.Body[:0],
-		Path:        r.Path[:0],
 		Args:        r.Args[:0],
 		RespHeaders: r.RespHeaders[:0],
 	}
@@ -65,7 +66,8 @@ type RespCallReply struct {
 
 // Reset clears r for reuse.
 func (r *RespCallReply) Reset() {
-	*r = RespCallReply{Headers: r.Headers[:0], Body: r.Body[:0]}
+	clear(r.Headers)
+	*r = RespCallReply{Headers: r.Headers[:0]}
 }
 
 // Encoder builds reply frames. Each method returns a complete frame

@@ -59,8 +59,16 @@ var (
 // consumed. A frame header that is cut short returns io.ErrUnexpectedEOF; a
 // clean end of stream before any header byte returns io.EOF.
 func ReadFrame(r io.Reader, buf *bytebufferpool.ByteBuffer) (Type, error) {
-	var hdr [HeaderSize]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+	// The header is read into buf's own storage: a local array would
+	// escape to the heap through the io.Reader call, one allocation per
+	// frame.
+	if cap(buf.B) < HeaderSize {
+		buf.B = make([]byte, 0, minBuffer)
+	}
+	hdr := buf.B[:HeaderSize]
+	_, err := io.ReadFull(r, hdr)
+	buf.B = buf.B[:0]
+	if err != nil {
 		return 0, err
 	}
 	n := int(hdr[1])<<16 | int(hdr[2])<<8 | int(hdr[3])
@@ -70,7 +78,6 @@ func ReadFrame(r io.Reader, buf *bytebufferpool.ByteBuffer) (Type, error) {
 	}
 	// Grow the buffer with the bytes that actually arrive, so a peer that
 	// declares 16 MiB and sends nothing costs little memory.
-	buf.B = buf.B[:0]
 	for len(buf.B) < n {
 		have := len(buf.B)
 		want := min(n, max(2*cap(buf.B), readChunk))
@@ -92,6 +99,9 @@ func ReadFrame(r io.Reader, buf *bytebufferpool.ByteBuffer) (Type, error) {
 
 // readChunk is the first allocation for a payload larger than the buffer.
 const readChunk = 64 << 10
+
+// minBuffer is the capacity given to an empty buffer.
+const minBuffer = 512
 
 // AppendFrameHeader appends a frame header for a payload of n bytes to dst.
 func AppendFrameHeader(dst []byte, t Type, n int) ([]byte, error) {

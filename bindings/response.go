@@ -1,0 +1,222 @@
+package bindings
+
+import (
+	"errors"
+	"fmt"
+
+	"go.starlark.net/starlark"
+)
+
+// ResponseValue is the Starlark `resp` of the response phase
+// (HTTPRespCall). Pooled like RequestValue.
+type ResponseValue struct {
+	src    Response
+	limits Limits
+
+	headers *View
+	vars    map[string]starlark.Value
+
+	status    int
+	statusSet bool
+
+	body      []byte
+	bodyKnown bool
+	bodySet   bool
+
+	methods starlark.StringDict
+}
+
+var responseAttrNames = []string{"body", "headers", "id", "json", "set_body", "status", "text", "var"}
+
+// NewResponseValue returns an empty response value with its methods bound.
+func NewResponseValue() *ResponseValue {
+	r := &ResponseValue{headers: newView(respHeaders)}
+	r.methods = starlark.StringDict{
+		"var":      starlark.NewBuiltin("var", r.varFn),
+		"body":     starlark.NewBuiltin("body", r.bodyFn),
+		"text":     starlark.NewBuiltin("text", r.textFn),
+		"json":     starlark.NewBuiltin("json", r.jsonFn),
+		"set_body": starlark.NewBuiltin("set_body", r.setBody),
+	}
+	return r
+}
+
+// Reset prepares r for a new call on src.
+func (r *ResponseValue) Reset(src Response, limits Limits) {
+	r.src, r.limits = src, limits
+	r.headers.reset(src.Headers())
+	clear(r.vars)
+	r.status, r.statusSet = 0, false
+	r.body, r.bodyKnown, r.bodySet = nil, false, false
+}
+
+// SetLimits changes the limits for the next handler of the chain.
+func (r *ResponseValue) SetLimits(l Limits) { r.limits = l }
+
+// Release drops the references to the host response after a call.
+func (r *ResponseValue) Release() {
+	r.headers.reset(nil)
+	r.src = nil
+	r.body = nil
+	clear(r.vars)
+}
+
+// hopHeaders are left out of the complete header list sent back: nginx
+// frames the body itself, and a stale Content-Length would corrupt it.
+var hopHeaders = []string{"connection", "content-length", "keep-alive", "transfer-encoding"}
+
+// Finish records the response-phase result: the status if changed, the
+// complete header list, and the body if set.
+func (r *ResponseValue) Finish(d *Decision) {
+	if r.statusSet {
+		d.Status = r.status
+	}
+	start := len(d.Headers)
+	d.Headers = r.headers.AppendAll(d.Headers)
+	kept := d.Headers[:start]
+	for _, kv := range d.Headers[start:] {
+		if !isHop(kv.Name) {
+			kept = append(kept, kv)
+		}
+	}
+	d.Headers = kept
+	if r.bodySet {
+		d.Body, d.BodySet = r.body, true
+	}
+}
+
+func isHop(name string) bool {
+	for _, h := range hopHeaders {
+		if len(name) == len(h) && asciiEqualFold(name, h) {
+			return true
+		}
+	}
+	return false
+}
+
+func asciiEqualFold(a, b string) bool {
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *ResponseValue) String() string        { return fmt.Sprintf("<response %d>", r.src.ID()) }
+func (r *ResponseValue) Type() string          { return "response" }
+func (r *ResponseValue) Freeze()               {}
+func (r *ResponseValue) Truth() starlark.Bool  { return true }
+func (r *ResponseValue) Hash() (uint32, error) { return 0, errors.New("unhashable: response") }
+func (r *ResponseValue) AttrNames() []string   { return responseAttrNames }
+
+func (r *ResponseValue) Attr(name string) (starlark.Value, error) {
+	switch name {
+	case "id":
+		return starlark.MakeUint64(uint64(r.src.ID())), nil
+	case "status":
+		if r.statusSet {
+			return starlark.MakeInt(r.status), nil
+		}
+		return starlark.MakeInt(r.src.Status()), nil
+	case "headers":
+		return r.headers, nil
+	}
+	if m, ok := r.methods[name]; ok {
+		return m, nil
+	}
+	return nil, nil
+}
+
+// SetField implements `resp.status = 201`.
+func (r *ResponseValue) SetField(name string, val starlark.Value) error {
+	if name != "status" {
+		if r.methods[name] != nil || name == "id" || name == "headers" {
+			return fmt.Errorf("response.%s is read-only", name)
+		}
+		return starlark.NoSuchAttrError(fmt.Sprintf("response has no .%s field", name))
+	}
+	var status int
+	if err := starlark.AsInt(val, &status); err != nil {
+		return fmt.Errorf("response.status: got %s, want int", val.Type())
+	}
+	if status < 100 || status > 599 {
+		return fmt.Errorf("response.status: got %d, want 100..599", status)
+	}
+	r.status, r.statusSet = status, true
+	return nil
+}
+
+func (r *ResponseValue) varFn(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	return fetchVar(r.src, &r.vars, b, args, kwargs)
+}
+
+func (r *ResponseValue) currentBody(fn string) ([]byte, error) {
+	if r.bodyKnown {
+		return r.body, nil
+	}
+	b, err := fetchBody(r.src, fn, "response", r.limits)
+	if err != nil {
+		return nil, err
+	}
+	r.body, r.bodyKnown = b, true
+	return b, nil
+}
+
+func (r *ResponseValue) bodyFn(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 0); err != nil {
+		return nil, err
+	}
+	body, err := r.currentBody(b.Name())
+	if err != nil {
+		return nil, err
+	}
+	return starlark.Bytes(body), nil
+}
+
+func (r *ResponseValue) textFn(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 0); err != nil {
+		return nil, err
+	}
+	body, err := r.currentBody(b.Name())
+	if err != nil {
+		return nil, err
+	}
+	return starlark.String(body), nil
+}
+
+func (r *ResponseValue) jsonFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 0); err != nil {
+		return nil, err
+	}
+	body, err := r.currentBody(b.Name())
+	if err != nil {
+		return nil, err
+	}
+	return decodeBodyJSON(thread, b.Name(), body)
+}
+
+func (r *ResponseValue) setBody(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var v starlark.Value
+	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 1, &v); err != nil {
+		return nil, err
+	}
+	body, err := newBody(thread, b.Name(), v)
+	if err != nil {
+		return nil, err
+	}
+	r.body, r.bodyKnown, r.bodySet = body, true, true
+	return starlark.None, nil
+}
+
+var (
+	_ starlark.Value       = (*ResponseValue)(nil)
+	_ starlark.HasSetField = (*ResponseValue)(nil)
+)

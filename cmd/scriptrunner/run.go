@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/scriptrunner/scriptrunner/engine"
+	"github.com/scriptrunner/scriptrunner/internal/runner"
+	"github.com/scriptrunner/scriptrunner/protocol"
+)
+
+const runUsage = `Usage: scriptrunner run [flags]
+
+Serves the APISIX ext-plugin protocol on the Unix socket named by
+APISIX_LISTEN_ADDRESS (unix:/path). Each conf[].name of an ext-plugin
+route names a script <scripts>/<name>.star; conf[].value is its JSON conf.
+
+Every flag can also be set as SCRIPTRUNNER_<NAME> (e.g. SCRIPTRUNNER_MAX_STEPS)
+or in the --config YAML file (e.g. max_steps: 100000).
+Precedence: flags > environment > file > defaults.
+
+Examples:
+  # what APISIX runs (config.yaml: ext-plugin.cmd)
+  scriptrunner run --scripts /opt/scriptrunner/scripts
+
+  # by hand, for APISIX's ext-plugin.path_for_test: /tmp/runner.sock
+  APISIX_LISTEN_ADDRESS=unix:/tmp/runner.sock scriptrunner run --scripts ./scripts
+
+Flags:
+`
+
+func newRunFlags(stderr io.Writer) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configFile := fs.String("config", "", "YAML configuration `file`")
+	fs.String("scripts", "./scripts", "scripts `dir`ectory")
+	fs.String("log-level", "info", "log `level`: debug, info, warn, error")
+	fs.Uint64("max-steps", 200000, "Starlark step budget per handler call")
+	fs.Duration("timeout", 500*time.Millisecond, "wall-clock limit per handler call")
+	fs.Int("max-body-bytes", 8<<20, "largest body a script may read, in bytes (negative: no cap)")
+	fs.Int("error-status", 500, "status of the response sent when a script fails")
+	fs.String("socket-mode", "0766", "permission bits of the socket file (octal)")
+	fs.Bool("exit-with-parent", true, "exit when the parent process (APISIX) is gone")
+	fs.Duration("drain-timeout", 900*time.Millisecond, "how long SIGTERM waits for calls in flight")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, runUsage)
+		fs.PrintDefaults()
+	}
+	return fs, configFile
+}
+
+func runServe(ctx context.Context, args []string, environ func() []string, stderr io.Writer) int {
+	fs, configFile := newRunFlags(stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "scriptrunner run: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	cfg, err := loadConfig(fs, *configFile, environ)
+	if err == nil {
+		err = apisixEnv(environ, &cfg)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "scriptrunner run: %v\n", err)
+		return 1
+	}
+	log, err := newLogger(cfg.LogLevel, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "scriptrunner run: %v\n", err)
+		return 1
+	}
+	defer log.Sync()
+	if err := serve(ctx, cfg, log); err != nil {
+		log.Error("runner stopped", zap.Error(err))
+		return 1
+	}
+	return 0
+}
+
+func serve(ctx context.Context, cfg config, log *zap.Logger) error {
+	mode, err := strconv.ParseUint(cfg.SocketMode, 8, 32)
+	if err != nil || mode > 0o777 {
+		return fmt.Errorf("socket_mode %q: want octal permission bits such as 0766", cfg.SocketMode)
+	}
+	if fi, err := os.Stat(cfg.Scripts); err != nil || !fi.IsDir() {
+		return fmt.Errorf("scripts directory %q: not a readable directory", cfg.Scripts)
+	}
+	eng := engine.New(engine.Config{
+		Dir:          cfg.Scripts,
+		MaxSteps:     cfg.MaxSteps,
+		Timeout:      cfg.Timeout,
+		MaxBodyBytes: cfg.MaxBodyBytes,
+		ErrorStatus:  cfg.ErrorStatus,
+	}, log)
+	r := runner.New(eng, runner.Config{ConfTTL: cfg.ConfExpire * 12 / 10}, log)
+	defer r.Close()
+
+	ln, err := runner.Listen(cfg.ListenPath, os.FileMode(mode))
+	if err != nil {
+		return err
+	}
+	srv := &protocol.Server{Handler: r, Logger: log}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("listening", zap.String("socket", "unix:"+ln.Path()), zap.String("scripts", cfg.Scripts),
+		zap.String("version", versionString()))
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	parentGone := watchParent(ctx, cfg.ExitWithParent)
+
+	var serveErr error
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("signal received; draining")
+			break wait
+		case <-parentGone:
+			log.Warn("parent process is gone; exiting")
+			break wait
+		case <-hup:
+			log.Info("SIGHUP: scripts are re-read at the next PrepareConf")
+		case serveErr = <-served:
+			break wait
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("drain timed out; closed the remaining connections", zap.Error(err))
+	}
+	if !ln.RemoveIfOwned() {
+		log.Info("socket file now belongs to another runner; left in place", zap.String("socket", ln.Path()))
+	}
+	if serveErr != nil && !errors.Is(serveErr, protocol.ErrServerClosed) {
+		return serveErr
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// watchParent returns a channel closed when the parent process exits (the
+// process is re-parented), polling twice a second. APISIX kills its runner
+// on a clean stop, but not when it crashes.
+func watchParent(ctx context.Context, enabled bool) <-chan struct{} {
+	gone := make(chan struct{})
+	if !enabled {
+		return gone
+	}
+	ppid := os.Getppid()
+	go func() {
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if os.Getppid() != ppid {
+					close(gone)
+					return
+				}
+			}
+		}
+	}()
+	return gone
+}
+
+// newLogger builds the JSON logger on stderr. Repeated messages are
+// sampled, so a failing script cannot flood APISIX's error log.
+func newLogger(level string, w io.Writer) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("log_level %q: want debug, info, warn or error", level)
+	}
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(w), lvl)
+	core = zapcore.NewSamplerWithOptions(core, time.Second, 10, 100)
+	return zap.New(core), nil
+}

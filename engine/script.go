@@ -1,0 +1,234 @@
+package engine
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+	"go.uber.org/zap"
+
+	"github.com/scriptrunner/scriptrunner/bindings"
+)
+
+// Script is one compiled version of a script file. It is immutable and
+// safe to share between goroutines.
+type Script struct {
+	Name    string // conf name, file <Name>.star
+	Version string // first 12 hex digits of the content's SHA-256
+	SHA256  string // full hex digest
+
+	globals    starlark.StringDict // frozen
+	onRequest  *starlark.Function
+	onResponse *starlark.Function
+	init       *starlark.Function
+	schema     *schema
+	limits     Limits
+}
+
+// Limits are the per-call limits of one script: the engine defaults,
+// overridden by the script's LIMITS dict.
+type Limits struct {
+	Steps        uint64
+	Timeout      time.Duration
+	MaxBodyBytes int
+}
+
+// HasRequest and HasResponse report which phases the script handles.
+func (s *Script) HasRequest() bool  { return s.onRequest != nil }
+func (s *Script) HasResponse() bool { return s.onResponse != nil }
+
+// Limits returns the script's effective limits.
+func (s *Script) Limits() Limits { return s.limits }
+
+// Globals returns the script's frozen globals.
+func (s *Script) Globals() starlark.StringDict { return s.globals }
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+
+// ErrBadName is wrapped by errors about conf names that cannot name a
+// script file.
+var ErrBadName = errors.New("invalid script name")
+
+// ErrNotFound is wrapped when no script file exists for a name.
+var ErrNotFound = errors.New("script not found")
+
+// CheckName validates a conf name: it must match
+// ^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$ and contain no "..", so that it never
+// names a path outside the scripts directory.
+func CheckName(name string) error {
+	if !nameRE.MatchString(name) || strings.Contains(name, "..") {
+		return fmt.Errorf("%w %q: want letters, digits, '_', '.', '-', at most 128, no '..'", ErrBadName, name)
+	}
+	return nil
+}
+
+// fileOptions is scriptrunner's dialect: while loops and set literals on
+// (the step budget bounds every loop), recursion and top-level control
+// flow off.
+var fileOptions = syntax.FileOptions{Set: true, While: true}
+
+// Script returns the current compiled version of the named script, reading
+// the file and compiling it when its content changed since the last call.
+func (e *Engine) Script(name string) (*Script, error) {
+	if err := CheckName(name); err != nil {
+		return nil, err
+	}
+	file := name + ".star"
+	src, err := fs.ReadFile(e.cfg.FS, file)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s", ErrNotFound, file)
+		}
+		return nil, fmt.Errorf("read %s: %w", file, err)
+	}
+	sum := sha256.Sum256(src)
+	digest := hex.EncodeToString(sum[:])
+	e.mu.Lock()
+	cached := e.scripts[name]
+	e.mu.Unlock()
+	if cached != nil && cached.SHA256 == digest {
+		return cached, nil
+	}
+	s, err := e.Compile(name, src)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	e.scripts[name] = s
+	e.mu.Unlock()
+	return s, nil
+}
+
+// Compile compiles src as the script called name, runs its top level with
+// the engine's limits, freezes its globals and checks its entry points.
+func (e *Engine) Compile(name string, src []byte) (*Script, error) {
+	sum := sha256.Sum256(src)
+	s := &Script{Name: name, SHA256: hex.EncodeToString(sum[:])}
+	s.Version = s.SHA256[:12]
+	file := name + ".star"
+	predeclared := bindings.Predeclared()
+	_, prog, err := starlark.SourceProgramOptions(&fileOptions, file, src, predeclared.Has)
+	if err != nil {
+		return nil, err
+	}
+	thread := e.newThread("load " + file)
+	thread.SetMaxExecutionSteps(e.cfg.MaxSteps)
+	globals, err := runWithTimeout(thread, e.cfg.Timeout, func() (starlark.StringDict, error) {
+		return prog.Init(thread, predeclared)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: top level: %w", file, err)
+	}
+	globals.Freeze()
+	s.globals = globals
+	if err := s.bindEntryPoints(file); err != nil {
+		return nil, err
+	}
+	if s.limits, err = e.scriptLimits(file, globals["LIMITS"]); err != nil {
+		return nil, err
+	}
+	if v, ok := globals["CONF_SCHEMA"]; ok {
+		if s.schema, err = compileSchema(v); err != nil {
+			return nil, fmt.Errorf("%s: CONF_SCHEMA: %w", file, err)
+		}
+	}
+	return s, nil
+}
+
+// runWithTimeout runs f, cancelling thread if it takes longer than d.
+func runWithTimeout[T any](thread *starlark.Thread, d time.Duration, f func() (T, error)) (T, error) {
+	t := time.AfterFunc(d, func() { thread.Cancel("timeout after " + d.String()) })
+	defer t.Stop()
+	return f()
+}
+
+func (s *Script) bindEntryPoints(file string) error {
+	var err error
+	if s.onRequest, err = entryPoint(file, s.globals, "on_request", 2); err != nil {
+		return err
+	}
+	if s.onResponse, err = entryPoint(file, s.globals, "on_response", 2); err != nil {
+		return err
+	}
+	if s.init, err = entryPoint(file, s.globals, "init", 1); err != nil {
+		return err
+	}
+	if s.onRequest == nil && s.onResponse == nil {
+		return fmt.Errorf("%s: defines neither on_request(req, conf) nor on_response(resp, conf)", file)
+	}
+	return nil
+}
+
+// entryPoint returns the global function name, checking that it takes
+// exactly params positional parameters.
+func entryPoint(file string, globals starlark.StringDict, name string, params int) (*starlark.Function, error) {
+	v, ok := globals[name]
+	if !ok {
+		return nil, nil
+	}
+	fn, ok := v.(*starlark.Function)
+	if !ok {
+		return nil, fmt.Errorf("%s: %s is a %s, want a function", file, name, v.Type())
+	}
+	if fn.NumParams() != params || fn.HasVarargs() || fn.HasKwargs() || fn.NumKwonlyParams() != 0 {
+		want := "(req, conf)"
+		switch {
+		case name == "on_response":
+			want = "(resp, conf)"
+		case params == 1:
+			want = "(conf)"
+		}
+		return nil, fmt.Errorf("%s:%d: %s must be defined as %s%s", file, fn.Position().Line, name, name, want)
+	}
+	return fn, nil
+}
+
+// scriptLimits applies a script's LIMITS dict over the engine defaults.
+func (e *Engine) scriptLimits(file string, v starlark.Value) (Limits, error) {
+	l := Limits{Steps: e.cfg.MaxSteps, Timeout: e.cfg.Timeout, MaxBodyBytes: e.cfg.MaxBodyBytes}
+	if v == nil {
+		return l, nil
+	}
+	d, ok := v.(*starlark.Dict)
+	if !ok {
+		return l, fmt.Errorf("%s: LIMITS is a %s, want a dict", file, v.Type())
+	}
+	for k, val := range starlark.Entries(d) {
+		key, _ := starlark.AsString(k)
+		var n int64
+		if err := starlark.AsInt(val, &n); err != nil || n <= 0 {
+			return l, fmt.Errorf("%s: LIMITS[%s]: got %s, want a positive int", file, k, val)
+		}
+		switch key {
+		case "steps":
+			l.Steps = uint64(n)
+		case "timeout_ms":
+			l.Timeout = time.Duration(n) * time.Millisecond
+		case "max_body_bytes":
+			l.MaxBodyBytes = int(n)
+		default:
+			return l, fmt.Errorf("%s: LIMITS: unknown key %s (want steps, timeout_ms, max_body_bytes)", file, k)
+		}
+	}
+	return l, nil
+}
+
+func (e *Engine) newThread(name string) *starlark.Thread {
+	log := e.log
+	return &starlark.Thread{
+		Name: name,
+		Print: func(t *starlark.Thread, msg string) {
+			log.Debug("script print", zap.String("thread", t.Name), zap.String("msg", msg))
+		},
+		Load: func(*starlark.Thread, string) (starlark.StringDict, error) {
+			return nil, errors.New("load() is not available")
+		},
+	}
+}

@@ -1,0 +1,173 @@
+package runner
+
+import (
+	"unsafe"
+
+	"go.uber.org/zap"
+
+	"github.com/scriptrunner/scriptrunner/bindings"
+	"github.com/scriptrunner/scriptrunner/engine"
+	"github.com/scriptrunner/scriptrunner/protocol"
+)
+
+// entryList adapts a decoded entry slice to bindings.Entries. It is used
+// by pointer so that no interface conversion allocates.
+type entryList struct{ list []protocol.Entry }
+
+func (l *entryList) Len() int { return len(l.list) }
+func (l *entryList) At(i int) ([]byte, []byte, bool) {
+	e := &l.list[i]
+	return e.Name, e.Value, e.HasValue
+}
+
+// fetcher answers var() and body() through ExtraInfo on the call's
+// connection.
+type fetcher struct {
+	call *protocol.Call
+	body protocol.InfoKind
+}
+
+func (f *fetcher) Var(name string) ([]byte, bool, error) {
+	return f.call.ExtraInfo(protocol.InfoVar, name)
+}
+
+func (f *fetcher) Body() ([]byte, bool, error) {
+	return f.call.ExtraInfo(f.body, "")
+}
+
+// reqView is bindings.Request over an HTTPReqCall.
+type reqView struct {
+	fetcher
+	r       *protocol.HTTPReqCallRequest
+	headers entryList
+	args    entryList
+}
+
+func (v *reqView) ID() uint32                { return v.r.ID }
+func (v *reqView) Method() string            { return v.r.Method.String() }
+func (v *reqView) Path() []byte              { return v.r.Path }
+func (v *reqView) SrcIP() []byte             { return v.r.SrcIP }
+func (v *reqView) Headers() bindings.Entries { return &v.headers }
+func (v *reqView) Args() bindings.Entries    { return &v.args }
+
+// respView is bindings.Response over an HTTPRespCall.
+type respView struct {
+	fetcher
+	r       *protocol.HTTPRespCallRequest
+	headers entryList
+}
+
+func (v *respView) ID() uint32                { return v.r.ID }
+func (v *respView) Status() int               { return int(v.r.Status) }
+func (v *respView) Headers() bindings.Entries { return &v.headers }
+
+// callCtx is the pooled per-call state of the runner.
+type callCtx struct {
+	req  reqView
+	resp respView
+	d    bindings.Decision
+}
+
+func newCallCtx() *callCtx {
+	c := &callCtx{}
+	c.req.body = protocol.InfoReqBody
+	c.resp.body = protocol.InfoRespBody
+	return c
+}
+
+func (c *callCtx) release() {
+	c.req.r, c.req.call, c.req.headers.list, c.req.args.list = nil, nil, nil, nil
+	c.resp.r, c.resp.call, c.resp.headers.list = nil, nil, nil
+	c.d.Reset()
+	c.d.Body = nil
+}
+
+// HTTPReqCall runs the request phase of the token's chain.
+func (r *Runner) HTTPReqCall(call *protocol.Call, req *protocol.HTTPReqCallRequest, reply *protocol.ReqCallReply) error {
+	chain, ok := r.lookup(req.ConfToken)
+	if !ok {
+		return protocol.ErrConfTokenNotFound
+	}
+	c := r.calls.Get().(*callCtx)
+	defer func() { c.release(); r.calls.Put(c) }()
+	v := &c.req
+	v.r, v.call = req, call
+	v.headers.list, v.args.list = req.Headers, req.Args
+	res := r.eng.RunRequest(chain, v, &c.d)
+	r.report(res, req.ID, call)
+	toReqReply(&c.d, reply)
+	return nil
+}
+
+// HTTPRespCall runs the response phase of the token's chain.
+func (r *Runner) HTTPRespCall(call *protocol.Call, req *protocol.HTTPRespCallRequest, reply *protocol.RespCallReply) error {
+	chain, ok := r.lookup(req.ConfToken)
+	if !ok {
+		return protocol.ErrConfTokenNotFound
+	}
+	c := r.calls.Get().(*callCtx)
+	defer func() { c.release(); r.calls.Put(c) }()
+	v := &c.resp
+	v.r, v.call = req, call
+	v.headers.list = req.Headers
+	res := r.eng.RunResponse(chain, v, &c.d)
+	r.report(res, req.ID, call)
+	toRespReply(&c.d, reply)
+	return nil
+}
+
+// report logs a failed call once, with script, version, request id and
+// backtrace. Successful calls log nothing.
+func (r *Runner) report(res engine.Result, id uint32, call *protocol.Call) {
+	if res.Err == nil {
+		return
+	}
+	e := res.Err
+	r.log.Error("script failed; answered with the error status",
+		zap.String("script", e.Script), zap.String("version", e.Version),
+		zap.String("phase", e.Phase), zap.Uint32("request_id", id),
+		zap.Stringer("outcome", res.Outcome), zap.Error(e.Err),
+		zap.String("backtrace", e.Backtrace), zap.Uint64("steps", res.Steps),
+		zap.Int("extra_info", call.Count()))
+}
+
+// bytesOf returns the bytes of s without copying. The encoder only reads
+// them, and copies them into the frame.
+func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+func appendEntries(dst []protocol.Entry, kvs []bindings.KV) []protocol.Entry {
+	for i := range kvs {
+		kv := &kvs[i]
+		dst = append(dst, protocol.Entry{Name: bytesOf(kv.Name), Value: bytesOf(kv.Value), HasValue: kv.HasValue})
+	}
+	return dst
+}
+
+func toReqReply(d *bindings.Decision, reply *protocol.ReqCallReply) {
+	if d.Stop {
+		reply.Action = protocol.ActionStop
+		reply.Status = d.Status
+		reply.Headers = appendEntries(reply.Headers, d.Headers)
+		reply.Body = d.Body
+		return
+	}
+	// With no change at all this is an empty Rewrite (design.md).
+	reply.Action = protocol.ActionRewrite
+	if d.PathSet {
+		reply.Path, reply.HasPath = bytesOf(d.Path), true
+	}
+	reply.Headers = appendEntries(reply.Headers, d.ReqHeaders)
+	reply.Args = appendEntries(reply.Args, d.Args)
+	reply.RespHeaders = appendEntries(reply.RespHeaders, d.RespHeaders)
+	if d.BodySet {
+		reply.Body = d.Body
+	}
+}
+
+func toRespReply(d *bindings.Decision, reply *protocol.RespCallReply) {
+	reply.Status = d.Status
+	reply.Headers = appendEntries(reply.Headers, d.Headers)
+	if d.Stop || d.BodySet {
+		reply.Body = d.Body
+	}
+}

@@ -1,0 +1,177 @@
+// Package runner connects the protocol server to the script engine: it
+// implements protocol.Handler, owns the conf-token table, adapts decoded
+// protocol messages to the bindings interfaces and translates decisions
+// into replies.
+package runner
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/scriptrunner/scriptrunner/engine"
+	"github.com/scriptrunner/scriptrunner/protocol"
+)
+
+// Config configures a Runner.
+type Config struct {
+	// ConfTTL is how long a prepared conf stays cached after its last
+	// use. Default 72 min: 1.2 × APISIX's 3600 s token lifetime, so a
+	// token APISIX still holds is never forgotten first.
+	ConfTTL time.Duration
+	// SweepInterval is how often expired confs are dropped. Default 1 min.
+	SweepInterval time.Duration
+	// Now returns the current time; nil means time.Now. Tests mock it.
+	Now func() time.Time
+}
+
+// Runner is the protocol.Handler of scriptrunner. Its methods are safe for
+// concurrent use.
+type Runner struct {
+	eng *engine.Engine
+	log *zap.Logger
+	cfg Config
+
+	confs     sync.Map // uint32 -> *confEntry; lock-free reads on the hot path
+	confCount atomic.Int64
+	next      atomic.Uint32
+
+	calls sync.Pool // *callCtx
+	stop  chan struct{}
+	once  sync.Once
+}
+
+// confEntry is one prepared conf list.
+type confEntry struct {
+	chain    engine.Chain
+	key      string
+	lastUsed atomic.Int64 // unix nanoseconds
+}
+
+// New returns a Runner serving confs with eng. Close stops its sweeper.
+func New(eng *engine.Engine, cfg Config, log *zap.Logger) *Runner {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if cfg.ConfTTL <= 0 {
+		cfg.ConfTTL = 72 * time.Minute
+	}
+	if cfg.SweepInterval <= 0 {
+		cfg.SweepInterval = time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	r := &Runner{eng: eng, log: log, cfg: cfg, stop: make(chan struct{})}
+	r.next.Store(randomStart())
+	r.calls.New = func() any { return newCallCtx() }
+	go r.sweepLoop()
+	return r
+}
+
+// randomStart picks the first token at random, so that a restarted runner
+// does not hand out tokens APISIX still holds for other confs.
+func randomStart() uint32 {
+	var b [4]byte
+	rand.Read(b[:])
+	return binary.LittleEndian.Uint32(b[:])
+}
+
+// Close stops the background sweeper.
+func (r *Runner) Close() { r.once.Do(func() { close(r.stop) }) }
+
+func (r *Runner) sweepLoop() {
+	t := time.NewTicker(r.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+			r.Sweep()
+		}
+	}
+}
+
+// Sweep drops every conf unused for longer than ConfTTL and returns how
+// many it dropped.
+func (r *Runner) Sweep() int {
+	cutoff := r.cfg.Now().Add(-r.cfg.ConfTTL).UnixNano()
+	n := 0
+	r.confs.Range(func(k, v any) bool {
+		if v.(*confEntry).lastUsed.Load() < cutoff {
+			if _, loaded := r.confs.LoadAndDelete(k); loaded {
+				r.confCount.Add(-1)
+				n++
+			}
+		}
+		return true
+	})
+	return n
+}
+
+// Confs returns the number of cached confs.
+func (r *Runner) Confs() int { return int(r.confCount.Load()) }
+
+// newToken returns a token that is not 0 and not in use.
+func (r *Runner) newToken() uint32 {
+	for {
+		t := r.next.Add(1)
+		if t == 0 {
+			continue
+		}
+		if _, used := r.confs.Load(t); !used {
+			return t
+		}
+	}
+}
+
+// lookup returns the chain for token, refreshing its sliding TTL.
+func (r *Runner) lookup(token uint32) (engine.Chain, bool) {
+	v, ok := r.confs.Load(token)
+	if !ok {
+		return nil, false
+	}
+	e := v.(*confEntry)
+	now := r.cfg.Now().UnixNano()
+	if now-e.lastUsed.Load() > int64(r.cfg.ConfTTL) {
+		if r.confs.CompareAndDelete(token, v) {
+			r.confCount.Add(-1)
+		}
+		return nil, false
+	}
+	e.lastUsed.Store(now)
+	return e.chain, true
+}
+
+// PrepareConf validates every entry of the conf list and caches the chain
+// under a new token. Any invalid entry rejects the whole list with
+// BAD_REQUEST and a log line naming it: never skipped silently.
+func (r *Runner) PrepareConf(req *protocol.PrepareConfRequest) (uint32, error) {
+	chain := make(engine.Chain, len(req.Conf))
+	for i, ent := range req.Conf {
+		name := string(ent.Name)
+		c, err := r.eng.NewConf(name, ent.Value)
+		if err != nil {
+			cerr := &engine.ConfError{Index: i, Name: name, Err: err}
+			r.log.Error("conf rejected",
+				zap.ByteString("key", req.Key), zap.Int("index", i), zap.String("name", name),
+				zap.String("reason", err.Error()))
+			return 0, protocol.BadRequest(cerr)
+		}
+		chain[i] = c
+	}
+	e := &confEntry{chain: chain, key: string(req.Key)}
+	e.lastUsed.Store(r.cfg.Now().UnixNano())
+	token := r.newToken()
+	r.confs.Store(token, e)
+	r.confCount.Add(1)
+	if ce := r.log.Check(zap.DebugLevel, "conf prepared"); ce != nil {
+		ce.Write(zap.Uint32("token", token), zap.ByteString("key", req.Key), zap.Int("scripts", len(chain)))
+	}
+	return token, nil
+}
