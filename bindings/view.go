@@ -491,7 +491,6 @@ func isTokenChar(c byte) bool {
 	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
-
 var (
 	_ starlark.Value    = (*View)(nil)
 	_ starlark.HasAttrs = (*View)(nil)
