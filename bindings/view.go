@@ -65,16 +65,29 @@ func (v *View) reset(src Entries) {
 func (v *View) fold() bool { return v.kind != reqArgs }
 
 // key normalizes a name for comparison: ASCII lower case for headers.
+// Only ASCII letters fold, as in match: strings.ToLower would also map
+// non-ASCII letters such as the Kelvin sign U+212A onto "k".
 func (v *View) key(name string) string {
 	if !v.fold() {
 		return name
 	}
 	for i := 0; i < len(name); i++ {
 		if c := name[i]; 'A' <= c && c <= 'Z' {
-			return strings.ToLower(name)
+			return asciiLower(name, i)
 		}
 	}
 	return name
+}
+
+// asciiLower lowers the ASCII letters of s from index i on.
+func asciiLower(s string, i int) string {
+	b := []byte(s)
+	for ; i < len(b); i++ {
+		if c := b[i]; 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // match reports whether a source name equals the normalized key.
@@ -430,8 +443,8 @@ func (v *View) delete(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 1, &name); err != nil {
 		return nil, err
 	}
-	if name == "" {
-		return nil, fmt.Errorf("%s: empty name", b.Name())
+	if err := v.checkName(b.Name(), name); err != nil {
+		return nil, err
 	}
 	v.record(name, nil)
 	return starlark.None, nil
@@ -497,3 +510,6 @@ var (
 	_ starlark.Mapping  = (*View)(nil)
 	_ starlark.Sequence = (*View)(nil)
 )
+
+// ViewMethodNames returns the method names of header and argument views.
+func ViewMethodNames() []string { return append([]string(nil), viewMethodNames...) }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,23 +29,36 @@ type config struct {
 	SocketMode     string        `koanf:"socket_mode"`
 	ExitWithParent bool          `koanf:"exit_with_parent"`
 	DrainTimeout   time.Duration `koanf:"drain_timeout"`
+	SocketWait     time.Duration `koanf:"socket_wait"`
 
 	// From APISIX's environment, not from koanf.
 	ListenPath string        `koanf:"-"`
 	ConfExpire time.Duration `koanf:"-"`
 }
 
-var defaults = map[string]any{
-	"scripts":          "./scripts",
-	"log_level":        "info",
-	"max_steps":        200000,
-	"timeout":          "500ms",
-	"max_body_bytes":   8 << 20,
-	"error_status":     500,
-	"socket_mode":      "0766",
-	"exit_with_parent": true,
-	"drain_timeout":    "900ms",
+// option is one configuration key: its default and its help text. Flags
+// (--key-with-dashes), environment variables (SCRIPTRUNNER_KEY) and file
+// keys are all derived from this table.
+type option struct {
+	key   string
+	def   string
+	usage string
 }
+
+var options = []option{
+	{"scripts", "./scripts", "scripts directory"},
+	{"log_level", "info", "log level: debug, info, warn, error"},
+	{"max_steps", "200000", "Starlark step budget per handler call"},
+	{"timeout", "500ms", "wall-clock limit per handler call"},
+	{"max_body_bytes", "8388608", "largest body a script may read, in bytes (negative: no cap)"},
+	{"error_status", "500", "status of the response sent when a script fails"},
+	{"socket_mode", "0766", "permission bits of the socket file (octal)"},
+	{"exit_with_parent", "true", "exit when the parent process (APISIX) is gone"},
+	{"drain_timeout", "900ms", "how long SIGTERM waits for calls in flight"},
+	{"socket_wait", "3s", "how long to wait for another live runner to release the socket path"},
+}
+
+func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
 
 const envPrefix = "SCRIPTRUNNER_"
 
@@ -53,6 +67,10 @@ const envPrefix = "SCRIPTRUNNER_"
 func loadConfig(fs *flag.FlagSet, configFile string, environ func() []string) (config, error) {
 	k := koanf.New(".")
 	var cfg config
+	defaults := map[string]any{}
+	for _, o := range options {
+		defaults[o.key] = o.def
+	}
 	if err := k.Load(confmap.Provider(defaults, "."), nil); err != nil {
 		return cfg, err
 	}
@@ -93,7 +111,7 @@ func loadConfig(fs *flag.FlagSet, configFile string, environ func() []string) (c
 func checkKeys(k *koanf.Koanf) error {
 	var unknown []string
 	for _, key := range k.Keys() {
-		if _, ok := defaults[key]; !ok {
+		if !slices.ContainsFunc(options, func(o option) bool { return o.key == key }) {
 			unknown = append(unknown, key)
 		}
 	}

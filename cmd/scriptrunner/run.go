@@ -44,15 +44,9 @@ func newRunFlags(stderr io.Writer) (*flag.FlagSet, *string) {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configFile := fs.String("config", "", "YAML configuration `file`")
-	fs.String("scripts", "./scripts", "scripts `dir`ectory")
-	fs.String("log-level", "info", "log `level`: debug, info, warn, error")
-	fs.Uint64("max-steps", 200000, "Starlark step budget per handler call")
-	fs.Duration("timeout", 500*time.Millisecond, "wall-clock limit per handler call")
-	fs.Int("max-body-bytes", 8<<20, "largest body a script may read, in bytes (negative: no cap)")
-	fs.Int("error-status", 500, "status of the response sent when a script fails")
-	fs.String("socket-mode", "0766", "permission bits of the socket file (octal)")
-	fs.Bool("exit-with-parent", true, "exit when the parent process (APISIX) is gone")
-	fs.Duration("drain-timeout", 900*time.Millisecond, "how long SIGTERM waits for calls in flight")
+	for _, o := range options {
+		fs.String(flagName(o.key), o.def, o.usage)
+	}
 	fs.Usage = func() {
 		fmt.Fprint(stderr, runUsage)
 		fs.PrintDefaults()
@@ -111,7 +105,7 @@ func serve(ctx context.Context, cfg config, log *zap.Logger) error {
 	r := runner.New(eng, runner.Config{ConfTTL: cfg.ConfExpire * 12 / 10}, log)
 	defer r.Close()
 
-	ln, err := runner.Listen(cfg.ListenPath, os.FileMode(mode))
+	ln, err := runner.ListenWait(cfg.ListenPath, os.FileMode(mode), cfg.SocketWait)
 	if err != nil {
 		return err
 	}

@@ -3,97 +3,26 @@ package runner_test
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"flag"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"testing/fstest"
-
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
-	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/scriptrunner/scriptrunner/engine"
-	"github.com/scriptrunner/scriptrunner/internal/runner"
+	"github.com/scriptrunner/scriptrunner/internal/runner/runnertest"
 	"github.com/scriptrunner/scriptrunner/internal/txtar"
-	"github.com/scriptrunner/scriptrunner/protocol"
 	"github.com/scriptrunner/scriptrunner/protocol/protocoltest"
 )
 
 var update = flag.Bool("update", false, "rewrite want.json of the txtar cases")
 
-// caseConf is one conf entry of a case. Value is re-encoded as the JSON
-// string APISIX sends, unless it is a JSON string, which is sent verbatim
-// (so cases can send invalid JSON).
-type caseConf struct {
-	Name  string          `json:"name"`
-	Value json.RawMessage `json:"value"`
-}
-
-func (c caseConf) kv() protocoltest.KV {
-	var s string
-	if len(c.Value) > 0 && c.Value[0] == '"' {
-		if err := json.Unmarshal(c.Value, &s); err == nil {
-			return protocoltest.KV{Name: c.Name, Value: s}
-		}
-	}
-	return protocoltest.KV{Name: c.Name, Value: string(c.Value)}
-}
-
-// outcome is what a case records in want.json.
-type outcome struct {
-	Prepare   string                  `json:"prepare"`
-	Reply     *protocoltest.Reply     `json:"reply,omitempty"`
-	Questions []protocoltest.Question `json:"questions,omitempty"`
-}
-
-// harness is a runner serving the bundled scripts plus a case's own
-// scripts on a real Unix socket, with its logs observed.
-type harness struct {
-	srv  *protocoltest.Server
-	run  *runner.Runner
-	logs *observer.ObservedLogs
-}
-
-func newHarness(t *testing.T, extra map[string][]byte, cfg engine.Config) *harness {
-	t.Helper()
-	fsys := fstest.MapFS{}
-	bundled, err := filepath.Glob("../../scripts/*.star")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range bundled {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fsys[filepath.Base(p)] = &fstest.MapFile{Data: data}
-	}
-	for name, data := range extra {
-		fsys[name] = &fstest.MapFile{Data: data}
-	}
-	core, logs := observer.New(zapcore.DebugLevel)
-	log := zap.New(core)
-	cfg.FS = fsys
-	r := runner.New(engine.New(cfg, log), runner.Config{}, log)
-	t.Cleanup(r.Close)
-	srv := protocoltest.Start(t, &protocol.Server{Handler: r, Logger: log})
-	return &harness{srv: srv, run: r, logs: logs}
-}
-
-// logText renders every observed entry as "message {fields}" lines.
-func (h *harness) logText() string {
-	var b strings.Builder
-	for _, e := range h.logs.All() {
-		fields, _ := json.Marshal(e.ContextMap())
-		b.WriteString(e.Level.String() + " " + e.Message + " " + string(fields) + "\n")
-	}
-	return b.String()
-}
-
+// TestCases runs every testdata/cases/*.txtar end to end: the case's
+// conf.json is prepared, its request.json (HTTPReqCall) or response.json
+// (HTTPRespCall) sent over a real socket with answers.json answering
+// ExtraInfo, and the outcome compared with want.json. log.txt lists
+// substrings the log must contain. Files named *.star are scripts next to
+// the bundled ones.
 func TestCases(t *testing.T) {
 	files, err := filepath.Glob("../../testdata/cases/*.txtar")
 	if err != nil {
@@ -104,6 +33,7 @@ func TestCases(t *testing.T) {
 	}
 	for _, file := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(file), ".txtar"), func(t *testing.T) {
+			t.Parallel()
 			runCase(t, file)
 		})
 	}
@@ -115,59 +45,28 @@ func runCase(t *testing.T, file string) {
 		t.Fatal(err)
 	}
 	a := txtar.Parse(data)
-	scripts := map[string][]byte{}
+	scripts := runnertest.Bundled(t, "../../scripts")
 	for _, f := range a.Files {
 		if strings.HasSuffix(f.Name, ".star") {
 			scripts[f.Name] = f.Data
 		}
 	}
-	var confs []caseConf
-	mustJSON(t, a, "conf.json", &confs, true)
-	var answers protocoltest.Answers
-	mustJSON(t, a, "answers.json", &answers, false)
-
-	h := newHarness(t, scripts, engine.Config{})
-	conn := h.srv.Dial(t)
-	kvs := make([]protocoltest.KV, len(confs))
-	for i, c := range confs {
-		kvs[i] = c.kv()
+	var x runnertest.Exchange
+	decodeFile(t, a, "conf.json", &x.Confs, true)
+	if _, ok := a.File("answers.json"); ok {
+		x.Answers = new(protocoltest.Answers)
+		decodeFile(t, a, "answers.json", x.Answers, true)
 	}
-	var got outcome
-	token, err := conn.Prepare("route#1#ext-plugin-pre-req#1", kvs...)
-	var rpcErr *protocoltest.RPCError
-	switch {
-	case errors.As(err, &rpcErr):
-		got.Prepare = rpcErr.Code.String()
-		conn = h.srv.Dial(t) // APISIX closes a connection after an error
-	case err != nil:
-		t.Fatalf("prepare: %v", err)
-	default:
-		got.Prepare = "ok"
+	if _, ok := a.File("request.json"); ok {
+		x.Request = new(protocoltest.ReqCall)
+		decodeFile(t, a, "request.json", x.Request, true)
 	}
-
-	var reply protocoltest.Reply
-	switch {
-	case hasFile(a, "request.json"):
-		var req protocoltest.ReqCall
-		mustJSON(t, a, "request.json", &req, true)
-		if req.ConfToken == 0 {
-			req.ConfToken = token
-		}
-		reply, got.Questions, err = conn.Call(req, answers.Answer)
-		got.Reply = &reply
-	case hasFile(a, "response.json"):
-		var req protocoltest.RespCall
-		mustJSON(t, a, "response.json", &req, true)
-		if req.ConfToken == 0 {
-			req.ConfToken = token
-		}
-		reply, got.Questions, err = conn.RespCall(req, answers.Answer)
-		got.Reply = &reply
+	if _, ok := a.File("response.json"); ok {
+		x.Response = new(protocoltest.RespCall)
+		decodeFile(t, a, "response.json", x.Response, true)
 	}
-	if err != nil {
-		t.Fatalf("call: %v", err)
-	}
-	out, err := protocoltest.JSON(got)
+	h := runnertest.Start(t, scripts, engine.Config{})
+	out, err := protocoltest.JSON(h.Run(t, x))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +89,7 @@ func runCase(t *testing.T, file string) {
 		}
 	}
 	if want, ok := a.File("log.txt"); ok {
-		logs := h.logText()
+		logs := h.LogText()
 		for _, line := range strings.Split(strings.TrimSpace(string(want)), "\n") {
 			if line = strings.TrimSpace(line); line != "" && !strings.Contains(logs, line) {
 				t.Errorf("log has no %q; got:\n%s", line, logs)
@@ -199,12 +98,7 @@ func runCase(t *testing.T, file string) {
 	}
 }
 
-func hasFile(a *txtar.Archive, name string) bool {
-	_, ok := a.File(name)
-	return ok
-}
-
-func mustJSON(t *testing.T, a *txtar.Archive, name string, v any, required bool) {
+func decodeFile(t *testing.T, a *txtar.Archive, name string, v any, required bool) {
 	t.Helper()
 	data, ok := a.File(name)
 	if !ok {
@@ -219,5 +113,3 @@ func mustJSON(t *testing.T, a *txtar.Archive, name string, v any, required bool)
 		t.Fatalf("%s: %v", name, err)
 	}
 }
-
-var _ fs.FS = fstest.MapFS{}

@@ -80,6 +80,21 @@ func fileID(path string) (dev, ino uint64, err error) {
 	return uint64(st.Dev), uint64(st.Ino), nil
 }
 
+// ListenWait is Listen, retrying for up to wait while another live runner
+// holds the path. APISIX starts the new runner of a reload on the same
+// path while it stops the old one: the new runner waits for the old one to
+// finish instead of taking its socket away.
+func ListenWait(path string, mode os.FileMode, wait time.Duration) (*Listener, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		l, err := Listen(path, mode)
+		if !errors.Is(err, ErrSocketInUse) || time.Now().After(deadline) {
+			return l, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // Path returns the socket path.
 func (l *Listener) Path() string { return l.path }
 
