@@ -1,10 +1,10 @@
 package main
 
 import (
-	"net"
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
