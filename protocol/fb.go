@@ -16,11 +16,6 @@ import (
 // not a valid message of the expected type.
 var ErrMalformed = errors.New("malformed flatbuffer")
 
-// maxVectorLen bounds the number of entries a vector may claim. Each entry
-// takes at least 4 bytes on the wire, so a payload below MaxFrameSize can
-// never legitimately hold more.
-const maxVectorLen = MaxFrameSize / 4
-
 func malformed(what string, args ...any) error {
 	return fmt.Errorf("%w: "+what, append([]any{ErrMalformed}, args...)...)
 }
@@ -38,9 +33,8 @@ func u32(b []byte, at uint32) uint32 { return binary.LittleEndian.Uint32(b[at:])
 func u16(b []byte, at uint32) uint16 { return binary.LittleEndian.Uint16(b[at:]) }
 
 // fits reports whether [at, at+n) lies inside buf, without overflow.
-func fits(buf []byte, at, n uint32) bool {
-	end := uint64(at) + uint64(n)
-	return end <= uint64(len(buf))
+func fits(buf []byte, at uint32, n uint64) bool {
+	return uint64(at)+n <= uint64(len(buf))
 }
 
 // rootTable returns the root table of a finished buffer.
@@ -64,10 +58,10 @@ func tableAt(buf []byte, pos uint32) (table, error) {
 	t := table{buf: buf, pos: pos, vt: uint32(vt)}
 	t.vtLen = uint32(u16(buf, t.vt))
 	t.tLen = uint32(u16(buf, t.vt+2))
-	if t.vtLen < 4 || t.vtLen%2 != 0 || !fits(buf, t.vt, t.vtLen) {
+	if t.vtLen < 4 || t.vtLen%2 != 0 || !fits(buf, t.vt, uint64(t.vtLen)) {
 		return table{}, malformed("vtable size %d invalid", t.vtLen)
 	}
-	if t.tLen < 4 || !fits(buf, pos, t.tLen) {
+	if t.tLen < 4 || !fits(buf, pos, uint64(t.tLen)) {
 		return table{}, malformed("table size %d invalid", t.tLen)
 	}
 	return t, nil
@@ -135,7 +129,7 @@ func (t table) vector(slot int, elem uint32) (start, n uint32, ok bool, err erro
 		return 0, 0, false, err
 	}
 	n = u32(t.buf, v)
-	if n > maxVectorLen || !fits(t.buf, v+4, n*elem) {
+	if !fits(t.buf, v+4, uint64(n)*uint64(elem)) {
 		return 0, 0, false, malformed("vector of %d elements overruns the buffer", n)
 	}
 	return v + 4, n, true, nil

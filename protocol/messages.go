@@ -41,6 +41,12 @@ func ParseMethod(s string) (Method, bool) {
 	return 0, false
 }
 
+// MaxEntries bounds the entries of one header, argument or conf list. A
+// hostile frame could otherwise point millions of vector elements at one
+// small table and make the decoder allocate hundreds of megabytes.
+// OpenResty hands APISIX at most 100 headers by default.
+const MaxEntries = 1 << 16
+
 // decodeEntries appends the TextEntry vector in field slot of t to dst.
 func decodeEntries(dst []Entry, t table, slot int, what string) ([]Entry, error) {
 	start, n, ok, err := t.vector(slot, 4)
@@ -49,6 +55,9 @@ func decodeEntries(dst []Entry, t table, slot int, what string) ([]Entry, error)
 	}
 	if !ok {
 		return dst, nil
+	}
+	if n > MaxEntries {
+		return dst, wrap(what, malformed("%d entries exceed the limit of %d", n, MaxEntries))
 	}
 	for i := uint32(0); i < n; i++ {
 		et, err := t.tableElem(start, i)

@@ -147,7 +147,7 @@ func (h *Harness) Run(t testing.TB, x Exchange) Outcome {
 		return got
 	}
 	if err != nil {
-		t.Fatalf("call: %v", err)
+		t.Fatalf("call: %v\n%s", err, h.LogText())
 	}
 	got.Reply = &reply
 	return got
