@@ -24,8 +24,9 @@ const (
 )
 
 // ReqCallReply is the answer to an HTTPReqCall. The zero value passes the
-// request through. Reset keeps the capacity of its slices so that a reply
-// can be reused across calls.
+// request through. Reset keeps the capacity of its entry slices so that a
+// reply can be reused across calls; Body and Path are dropped, since they
+// may alias a script's data.
 type ReqCallReply struct {
 	Action Action
 

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/scriptrunner/scriptrunner/protocol"
+	"github.com/scriptrunner/scriptrunner/protocol/protocoltest"
 )
 
 // entry is a comparable view of a protocol.Entry. Absent is true when the
@@ -357,7 +359,7 @@ func TestDecodeErrorNamesField(t *testing.T) {
 	b.put32(b.field(e, 0), len(b))
 	var req protocol.HTTPReqCallRequest
 	err := req.Decode(b)
-	if want := "protocol: decode HTTPReqCall.headers[1]: "; err == nil || len(err.Error()) < len(want) || err.Error()[:len(want)] != want {
+	if want := "protocol: decode HTTPReqCall.headers[1]: "; err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("error = %v, want it to start with %q", err, want)
 	}
 }
@@ -407,5 +409,39 @@ func TestCodeOf(t *testing.T) {
 	}
 	if got := protocol.Code(9).String(); got != "code(9)" {
 		t.Errorf("Code(9).String() = %q, want code(9)", got)
+	}
+}
+
+func TestDecodeEntryLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		n    int
+		ok   bool
+	}{{"at the limit", protocol.MaxEntries, true}, {"over the limit", protocol.MaxEntries + 1, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			payload, err := protocoltest.EncodeRespCall(protocoltest.RespCall{Headers: make([]protocoltest.KV, tc.n)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var req protocol.HTTPRespCallRequest
+			err = req.Decode(payload)
+			if tc.ok && (err != nil || len(req.Headers) != tc.n) {
+				t.Errorf("got %d headers, error %v, want %d headers", len(req.Headers), err, tc.n)
+			}
+			if !tc.ok && !errors.Is(err, protocol.ErrMalformed) {
+				t.Errorf("error = %v, want one wrapping ErrMalformed", err)
+			}
+		})
+	}
+}
+
+func TestDecodeLargeExtraInfoResult(t *testing.T) {
+	body := bytes.Repeat([]byte("0123456789abcdef"), 5<<20/16) // 5 MiB, more than a quarter of a frame
+	var resp protocol.ExtraInfoResponse
+	if err := resp.Decode(protocoltest.EncodeExtraInfo(body, true)); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(resp.Result, body) {
+		t.Errorf("result of %d bytes, want the %d-byte body", len(resp.Result), len(body))
 	}
 }

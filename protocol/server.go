@@ -141,7 +141,8 @@ func (s *Server) drainGrace() time.Duration {
 // Shutdown stops accepting, lets every call in progress finish, gives idle
 // connections DrainGrace to deliver a request already sent, and closes
 // them. If ctx ends first, the remaining connections are closed and
-// ctx.Err() is returned.
+// ctx.Err() is returned at once, without waiting for handlers that are
+// still running: their replies then fail to write.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.inShutdown.Store(true)
@@ -167,7 +168,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			c.nc.Close()
 		}
 		s.mu.Unlock()
-		<-done
 		return ctx.Err()
 	}
 }
@@ -361,11 +361,17 @@ func (x *Call) reset(t Type) {
 var ErrNoExtraInfo = errors.New("protocol: ExtraInfo is only available during an HTTP call")
 
 // ExtraInfo asks APISIX one question and waits for the answer. ok is false
-// when APISIX has no value (absent result). After an error the connection
-// is closed once the handler returns, because the exchange is out of step.
+// when APISIX has no value (absent result). A kind other than InfoVar,
+// InfoReqBody or InfoRespBody is refused without asking, because APISIX
+// would fail the request. After any other error the connection is closed
+// once the handler returns, because the exchange is out of step.
 func (x *Call) ExtraInfo(kind InfoKind, name string) (result []byte, ok bool, err error) {
 	if x.t != TypeHTTPReqCall && x.t != TypeHTTPRespCall {
 		return nil, false, ErrNoExtraInfo
+	}
+	if kind < InfoVar || kind > InfoRespBody {
+		// APISIX would fail the whole request and drop the connection.
+		return nil, false, fmt.Errorf("protocol: ExtraInfo: unknown kind %d", uint8(kind))
 	}
 	if x.broken {
 		return nil, false, errors.New("protocol: connection broken by an earlier ExtraInfo error")
