@@ -70,6 +70,11 @@ func (r *RequestValue) Reset(src Request, limits Limits) {
 // SetLimits changes the limits for the next handler of the chain.
 func (r *RequestValue) SetLimits(l Limits) { r.limits = l }
 
+// ResponseHeaders returns the headers set with set_response_header so
+// far, in order. The caller must not modify the slice; it is valid until
+// the next Reset or handler.
+func (r *RequestValue) ResponseHeaders() []KV { return r.respHeaders }
+
 // Release drops the references to the host request after a call.
 func (r *RequestValue) Release() {
 	r.headers.reset(nil)
@@ -213,10 +218,11 @@ func fetchVar(f Fetcher, memo *map[string]starlark.Value, b *starlark.Builtin, a
 	return v, nil
 }
 
-// currentBody returns the body, asking the host once.
+// currentBody returns the body, asking the host once. The running
+// script's cap applies even to a body an earlier script fetched or set.
 func (r *RequestValue) currentBody(fn string) ([]byte, error) {
 	if r.bodyKnown {
-		return r.body, nil
+		return r.body, checkBodyCap(fn, "request", len(r.body), r.limits)
 	}
 	b, err := fetchBody(r.src, fn, "request", r.limits)
 	if err != nil {
@@ -232,10 +238,18 @@ func fetchBody(f Fetcher, fn, what string, limits Limits) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", fn, err)
 	}
-	if limits.MaxBodyBytes > 0 && len(b) > limits.MaxBodyBytes {
-		return nil, fmt.Errorf("%s: the %s body of %d bytes exceeds the limit of %d bytes (max_body_bytes)", fn, what, len(b), limits.MaxBodyBytes)
+	if err := checkBodyCap(fn, what, len(b), limits); err != nil {
+		return nil, err
 	}
 	return append([]byte{}, b...), nil
+}
+
+// checkBodyCap returns an error when a body of n bytes exceeds the cap.
+func checkBodyCap(fn, what string, n int, limits Limits) error {
+	if limits.MaxBodyBytes > 0 && n > limits.MaxBodyBytes {
+		return fmt.Errorf("%s: the %s body of %d bytes exceeds the limit of %d bytes (max_body_bytes)", fn, what, n, limits.MaxBodyBytes)
+	}
+	return nil
 }
 
 func (r *RequestValue) bodyFn(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -345,13 +359,20 @@ var droppedRespHeaders = []string{
 // header that APISIX would drop from a Rewrite.
 func CheckRewriteRespHeaders(list []KV) error {
 	for _, kv := range list {
-		for _, d := range droppedRespHeaders {
-			if strings.EqualFold(kv.Name, d) {
-				return fmt.Errorf("set_response_header: APISIX drops %q from the response of a request that continues upstream; set it with respond(headers=...) or in on_response", kv.Name)
-			}
+		if isDroppedRespHeader(kv.Name) {
+			return fmt.Errorf("set_response_header: APISIX drops %q from the response of a request that continues upstream; set it with respond(headers=...) or in on_response", kv.Name)
 		}
 	}
 	return nil
+}
+
+func isDroppedRespHeader(name string) bool {
+	for _, d := range droppedRespHeaders {
+		if strings.EqualFold(name, d) {
+			return true
+		}
+	}
+	return false
 }
 
 var (

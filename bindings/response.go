@@ -85,6 +85,30 @@ func (r *ResponseValue) Finish(d *Decision) {
 	}
 }
 
+// HeaderEdits counts the header changes (set, add, delete) since Reset;
+// comparing it before and after a handler tells whether that handler
+// changed the headers.
+func (r *ResponseValue) HeaderEdits() int { return r.headers.edits }
+
+// CheckHeaderList returns an error when the header list Finish recorded
+// in d cannot be sent: it is empty, which APISIX reads as "copy the
+// upstream headers" (protocol.md §4.4), while the upstream sent a header
+// that APISIX would then copy although the script removed it. Call it
+// before Release.
+func (r *ResponseValue) CheckHeaderList(d *Decision) error {
+	if len(d.Headers) > 0 {
+		return nil
+	}
+	for i, n := 0, r.headers.srcLen(); i < n; i++ {
+		b, _, _ := r.headers.src.At(i)
+		name := string(b)
+		if !isHop(name) && !isDroppedRespHeader(name) {
+			return fmt.Errorf("resp.headers: every header was removed, but APISIX reads an empty header list as \"keep the upstream headers\" and would still send %q", name)
+		}
+	}
+	return nil
+}
+
 func isHop(name string) bool {
 	for _, h := range hopHeaders {
 		if len(name) == len(h) && asciiEqualFold(name, h) {
@@ -160,7 +184,7 @@ func (r *ResponseValue) varFn(_ *starlark.Thread, b *starlark.Builtin, args star
 
 func (r *ResponseValue) currentBody(fn string) ([]byte, error) {
 	if r.bodyKnown {
-		return r.body, nil
+		return r.body, checkBodyCap(fn, "response", len(r.body), r.limits)
 	}
 	b, err := fetchBody(r.src, fn, "response", r.limits)
 	if err != nil {

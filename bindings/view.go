@@ -30,6 +30,7 @@ type View struct {
 	kind    viewKind
 	src     Entries
 	changes []change
+	edits   int // set/add/delete calls since reset
 	methods starlark.StringDict
 }
 
@@ -59,6 +60,7 @@ func newView(kind viewKind) *View {
 func (v *View) reset(src Entries) {
 	clear(v.changes)
 	v.changes = v.changes[:0]
+	v.edits = 0
 	v.src = src
 }
 
@@ -170,6 +172,7 @@ func (v *View) has(key string) bool {
 }
 
 func (v *View) record(name string, values []string) {
+	v.edits++
 	key := v.key(name)
 	if c := v.findChange(key); c != nil {
 		c.name, c.values = name, values

@@ -80,6 +80,10 @@ type Engine struct {
 	scripts map[string]*Script // last successfully compiled version by name
 
 	calls sync.Pool // *callState
+
+	// timerHook, when set (by tests only), runs at the start of every
+	// deadline timer's function, before the thread is cancelled.
+	timerHook func()
 }
 
 // New returns an Engine. A nil logger discards logs.

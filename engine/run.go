@@ -75,6 +75,7 @@ type callState struct {
 	resp     *bindings.ResponseValue
 	args     starlark.Tuple
 	timer    *time.Timer
+	fired    chan struct{} // the timer's function has finished (cap 1)
 	timedOut atomic.Bool
 	tainted  bool // must not return to the pool
 }
@@ -85,10 +86,16 @@ func (e *Engine) newCallState() *callState {
 		req:    bindings.NewRequestValue(),
 		resp:   bindings.NewResponseValue(),
 		args:   make(starlark.Tuple, 2),
+		fired:  make(chan struct{}, 1),
 	}
+	hook := e.timerHook
 	cs.timer = time.AfterFunc(time.Hour, func() {
+		if hook != nil {
+			hook()
+		}
 		cs.timedOut.Store(true)
 		cs.thread.Cancel("timeout")
+		cs.fired <- struct{}{}
 	})
 	cs.timer.Stop()
 	return cs
@@ -96,8 +103,8 @@ func (e *Engine) newCallState() *callState {
 
 func (e *Engine) getCall() *callState { return e.calls.Get().(*callState) }
 
-// putCall returns cs to the pool unless its thread may still be cancelled
-// by a timer that fired late, or a panic left it in an unknown state.
+// putCall returns cs to the pool unless a panic left it in an unknown
+// state.
 func (e *Engine) putCall(cs *callState) {
 	cs.args[0], cs.args[1] = nil, nil
 	cs.req.Release()
@@ -110,6 +117,11 @@ func (e *Engine) putCall(cs *callState) {
 // invoke runs one handler under the script's limits. Entry points are
 // checked at load to take exactly two positional parameters, so reusing
 // cs.args is safe: the callee copies them into its frame.
+//
+// When the deadline timer fired, invoke waits for the timer's function to
+// finish before it returns. Otherwise that function could cancel the
+// thread after the next handler of the chain, or the next call on the
+// pooled thread, has called Uncancel (a late cancellation).
 func (cs *callState) invoke(fn *starlark.Function, l Limits, value, conf starlark.Value) (v starlark.Value, steps uint64, err error) {
 	th := cs.thread
 	th.Uncancel()
@@ -120,16 +132,21 @@ func (cs *callState) invoke(fn *starlark.Function, l Limits, value, conf starlar
 	cs.timer.Reset(l.Timeout)
 	defer func() {
 		if !cs.timer.Stop() {
-			cs.tainted = true // the timer fired or is firing: drop the thread
+			<-cs.fired // the function has started; it always finishes
 		}
 		steps = th.ExecutionSteps() - start
-		if p := recover(); p != nil {
-			cs.tainted = true
-			err = &panicError{value: p, stack: debug.Stack()}
-		}
 	}()
 	v, err = starlark.Call(th, fn, cs.args, nil)
 	return v, 0, err
+}
+
+// recoverCall turns a panic, in a builtin or in a host accessor read by
+// the engine itself, into a failed call. It is the one panic boundary of
+// a call, deferred by RunRequest and RunResponse; cur is the conf that
+// was running (nil before the first handler).
+func (e *Engine) recoverCall(p any, d *bindings.Decision, cur *Conf, phase string, id uint32, cs *callState, res Result) Result {
+	cs.tainted = true
+	return e.fail(d, cur, phase, id, &panicError{value: p, stack: debug.Stack()}, cs, res)
 }
 
 type panicError struct {
@@ -143,26 +160,46 @@ func (p *panicError) Error() string { return fmt.Sprintf("internal error: panic:
 // respond(...) value.
 var errBadReturn = errors.New("bad return value")
 
+// errEmptyRespBody is the error of respond() without a body in
+// on_response: APISIX reads an empty body in an HTTPRespCall answer as
+// "keep the upstream body" (protocol.md §4.4), so the response could not
+// be replaced as the script asked.
+var errEmptyRespBody = errors.New("respond() in on_response needs a non-empty body or json: APISIX keeps the upstream body when the body is empty")
+
 // RunRequest runs the request phase of chain on src and records the
 // decision in d, which it resets first.
-func (e *Engine) RunRequest(chain Chain, src bindings.Request, d *bindings.Decision) Result {
+func (e *Engine) RunRequest(chain Chain, src bindings.Request, d *bindings.Decision) (res Result) {
 	d.Reset()
 	cs := e.getCall()
 	defer e.putCall(cs)
-	var res Result
+	var cur *Conf
+	defer func() {
+		if p := recover(); p != nil {
+			res = e.recoverCall(p, d, cur, "request", src.ID(), cs, res)
+		}
+	}()
 	cs.req.Reset(src, bindings.Limits{MaxBodyBytes: e.cfg.MaxBodyBytes})
+	// A response header APISIX drops from a Rewrite is an error only if
+	// no later handler stops; it is charged to the script that set it.
+	var dropped error
+	var dropper *Conf
 	for _, c := range chain {
 		fn := c.Script.onRequest
 		if fn == nil {
 			continue
 		}
+		cur = c
 		l := c.Script.limits
 		cs.req.SetLimits(bindings.Limits{MaxBodyBytes: l.MaxBodyBytes})
+		n := len(cs.req.ResponseHeaders())
 		v, steps, err := cs.invoke(fn, l, cs.req, c.Value)
 		res.Steps += steps
 		if err == nil {
 			switch x := v.(type) {
 			case starlark.NoneType:
+				if dropped == nil {
+					dropped, dropper = bindings.CheckRewriteRespHeaders(cs.req.ResponseHeaders()[n:]), c
+				}
 				continue
 			case *bindings.Stop:
 				cs.req.FinishStop(d, x)
@@ -178,8 +215,8 @@ func (e *Engine) RunRequest(chain Chain, src bindings.Request, d *bindings.Decis
 	if !d.Changed() {
 		return res
 	}
-	if err := bindings.CheckRewriteRespHeaders(d.RespHeaders); err != nil {
-		return e.fail(d, chain[len(chain)-1], "request", src.ID(), err, cs, res)
+	if dropped != nil {
+		return e.fail(d, dropper, "request", src.ID(), dropped, cs, res)
 	}
 	res.Outcome = Rewrite
 	return res
@@ -187,26 +224,41 @@ func (e *Engine) RunRequest(chain Chain, src bindings.Request, d *bindings.Decis
 
 // RunResponse runs the response phase of chain on src and records the
 // decision in d, which it resets first.
-func (e *Engine) RunResponse(chain Chain, src bindings.Response, d *bindings.Decision) Result {
+func (e *Engine) RunResponse(chain Chain, src bindings.Response, d *bindings.Decision) (res Result) {
 	d.Reset()
 	cs := e.getCall()
 	defer e.putCall(cs)
-	var res Result
+	var cur *Conf
+	defer func() {
+		if p := recover(); p != nil {
+			res = e.recoverCall(p, d, cur, "response", src.ID(), cs, res)
+		}
+	}()
 	cs.resp.Reset(src, bindings.Limits{MaxBodyBytes: e.cfg.MaxBodyBytes})
+	var editor *Conf // the last handler that changed the headers
 	for _, c := range chain {
 		fn := c.Script.onResponse
 		if fn == nil {
 			continue
 		}
+		cur = c
 		l := c.Script.limits
 		cs.resp.SetLimits(bindings.Limits{MaxBodyBytes: l.MaxBodyBytes})
+		edits := cs.resp.HeaderEdits()
 		v, steps, err := cs.invoke(fn, l, cs.resp, c.Value)
 		res.Steps += steps
+		if cs.resp.HeaderEdits() != edits {
+			editor = c
+		}
 		if err == nil {
 			switch x := v.(type) {
 			case starlark.NoneType:
 				continue
 			case *bindings.Stop:
+				if len(x.Body) == 0 {
+					err = errEmptyRespBody
+					break
+				}
 				d.Stop, d.Status, d.Body = true, x.Status, x.Body
 				d.Headers = append(d.Headers, x.Headers...)
 				res.Outcome = Stopped
@@ -218,6 +270,9 @@ func (e *Engine) RunResponse(chain Chain, src bindings.Response, d *bindings.Dec
 		return e.fail(d, c, "response", src.ID(), err, cs, res)
 	}
 	cs.resp.Finish(d)
+	if err := cs.resp.CheckHeaderList(d); err != nil {
+		return e.fail(d, editor, "response", src.ID(), err, cs, res)
+	}
 	res.Outcome = Rewrite
 	return res
 }
@@ -225,7 +280,10 @@ func (e *Engine) RunResponse(chain Chain, src bindings.Response, d *bindings.Dec
 // fail applies the error policy: the call is answered with a short Stop
 // that names no script, file or Go internals.
 func (e *Engine) fail(d *bindings.Decision, c *Conf, phase string, id uint32, err error, cs *callState, res Result) Result {
-	se := &ScriptError{Script: c.Script.Name, Version: c.Script.Version, Phase: phase, Err: err}
+	se := &ScriptError{Phase: phase, Err: err}
+	if c != nil {
+		se.Script, se.Version = c.Script.Name, c.Script.Version
+	}
 	var ee *starlark.EvalError
 	var pe *panicError
 	switch {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"regexp"
 	"strings"
 	"time"
@@ -190,6 +191,9 @@ func entryPoint(file string, globals starlark.StringDict, name string, params in
 	return fn, nil
 }
 
+// maxTimeoutMS is the largest timeout_ms a time.Duration can hold.
+const maxTimeoutMS = math.MaxInt64 / int64(time.Millisecond)
+
 // scriptLimits applies a script's LIMITS dict over the engine defaults.
 func (e *Engine) scriptLimits(file string, v starlark.Value) (Limits, error) {
 	l := Limits{Steps: e.cfg.MaxSteps, Timeout: e.cfg.Timeout, MaxBodyBytes: e.cfg.MaxBodyBytes}
@@ -210,6 +214,11 @@ func (e *Engine) scriptLimits(file string, v starlark.Value) (Limits, error) {
 		case "steps":
 			l.Steps = uint64(n)
 		case "timeout_ms":
+			// Larger values overflow time.Duration into a negative
+			// timeout, which would fail every call at once.
+			if n > maxTimeoutMS {
+				return l, fmt.Errorf("%s: LIMITS[%s]: got %d, want at most %d", file, k, n, maxTimeoutMS)
+			}
 			l.Timeout = time.Duration(n) * time.Millisecond
 		case "max_body_bytes":
 			l.MaxBodyBytes = int(n)

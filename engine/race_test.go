@@ -1,0 +1,7 @@
+//go:build race
+
+package engine_test
+
+// raceEnabled reports whether the race detector is on; allocation counts
+// are meaningless under it.
+const raceEnabled = true
