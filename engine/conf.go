@@ -47,6 +47,7 @@ func (e *Engine) NewConf(name string, value []byte) (*Conf, error) {
 // CONF_SCHEMA (filling defaults) and runs init under the script's limits.
 func (e *Engine) Prepare(s *Script, value []byte) (*Conf, error) {
 	thread := e.newThread("init " + s.Name)
+	bindings.BindCallInfo(thread, &bindings.CallInfo{Script: s.Name, Version: s.Version, Phase: "init", Now: e.cfg.Clock()})
 	thread.SetMaxExecutionSteps(s.limits.Steps)
 	text := string(value)
 	if text == "" {

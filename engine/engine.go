@@ -38,6 +38,9 @@ type Config struct {
 	// ErrorStatus is the status of the Stop sent when a script fails.
 	// Default 500.
 	ErrorStatus int
+	// Clock returns the time a call sees as time.now(), read once per
+	// call. Default time.Now; tests mock it.
+	Clock func() time.Time
 }
 
 // Defaults.
@@ -64,6 +67,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
 	}
 	if c.ErrorStatus == 0 {
 		c.ErrorStatus = DefaultErrorStatus

@@ -76,6 +76,7 @@ type callState struct {
 	args     starlark.Tuple
 	timer    *time.Timer
 	fired    chan struct{} // the timer's function has finished (cap 1)
+	info     *bindings.CallInfo
 	timedOut atomic.Bool
 	tainted  bool // must not return to the pool
 }
@@ -87,7 +88,9 @@ func (e *Engine) newCallState() *callState {
 		resp:   bindings.NewResponseValue(),
 		args:   make(starlark.Tuple, 2),
 		fired:  make(chan struct{}, 1),
+		info:   &bindings.CallInfo{},
 	}
+	bindings.BindCallInfo(cs.thread, cs.info)
 	hook := e.timerHook
 	cs.timer = time.AfterFunc(time.Hour, func() {
 		if hook != nil {
@@ -99,6 +102,11 @@ func (e *Engine) newCallState() *callState {
 	})
 	cs.timer.Stop()
 	return cs
+}
+
+// begin fills the call information builtins read.
+func (cs *callState) begin(id uint32, phase string, now time.Time) {
+	*cs.info = bindings.CallInfo{RequestID: id, Phase: phase, Now: now}
 }
 
 func (e *Engine) getCall() *callState { return e.calls.Get().(*callState) }
@@ -178,6 +186,7 @@ func (e *Engine) RunRequest(chain Chain, src bindings.Request, d *bindings.Decis
 			res = e.recoverCall(p, d, cur, "request", src.ID(), cs, res)
 		}
 	}()
+	cs.begin(src.ID(), "request", e.cfg.Clock())
 	cs.req.Reset(src, bindings.Limits{MaxBodyBytes: e.cfg.MaxBodyBytes})
 	// A response header APISIX drops from a Rewrite is an error only if
 	// no later handler stops; it is charged to the script that set it.
@@ -189,6 +198,7 @@ func (e *Engine) RunRequest(chain Chain, src bindings.Request, d *bindings.Decis
 			continue
 		}
 		cur = c
+		cs.info.Script, cs.info.Version = c.Script.Name, c.Script.Version
 		l := c.Script.limits
 		cs.req.SetLimits(bindings.Limits{MaxBodyBytes: l.MaxBodyBytes})
 		n := len(cs.req.ResponseHeaders())
@@ -234,6 +244,7 @@ func (e *Engine) RunResponse(chain Chain, src bindings.Response, d *bindings.Dec
 			res = e.recoverCall(p, d, cur, "response", src.ID(), cs, res)
 		}
 	}()
+	cs.begin(src.ID(), "response", e.cfg.Clock())
 	cs.resp.Reset(src, bindings.Limits{MaxBodyBytes: e.cfg.MaxBodyBytes})
 	var editor *Conf // the last handler that changed the headers
 	for _, c := range chain {
@@ -242,6 +253,7 @@ func (e *Engine) RunResponse(chain Chain, src bindings.Response, d *bindings.Dec
 			continue
 		}
 		cur = c
+		cs.info.Script, cs.info.Version = c.Script.Name, c.Script.Version
 		l := c.Script.limits
 		cs.resp.SetLimits(bindings.Limits{MaxBodyBytes: l.MaxBodyBytes})
 		edits := cs.resp.HeaderEdits()

@@ -120,6 +120,7 @@ func (e *Engine) Compile(name string, src []byte) (*Script, error) {
 		return nil, err
 	}
 	thread := e.newThread("load " + file)
+	bindings.BindCallInfo(thread, &bindings.CallInfo{Script: name, Version: s.Version, Phase: "load", Now: e.cfg.Clock()})
 	thread.SetMaxExecutionSteps(e.cfg.MaxSteps)
 	globals, err := runWithTimeout(thread, e.cfg.Timeout, func() (starlark.StringDict, error) {
 		return prog.Init(thread, predeclared)
