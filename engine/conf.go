@@ -15,6 +15,7 @@ type Conf struct {
 	Name   string
 	Script *Script
 	Value  starlark.Value // what handlers receive as conf (frozen)
+	Raw    []byte         // the JSON text it was prepared from
 }
 
 // Chain is an ordered conf list; it runs one script after the other.
@@ -71,7 +72,7 @@ func (e *Engine) Prepare(s *Script, value []byte) (*Conf, error) {
 		}
 	}
 	v.Freeze()
-	return &Conf{Name: s.Name, Script: s, Value: v}, nil
+	return &Conf{Name: s.Name, Script: s, Value: v, Raw: append([]byte(nil), value...)}, nil
 }
 
 // NewChain prepares every entry of a conf list, failing on the first

@@ -38,6 +38,10 @@ type Config struct {
 	// ErrorStatus is the status of the Stop sent when a script fails.
 	// Default 500.
 	ErrorStatus int
+	// Pinned makes Script return the installed version of a script
+	// instead of re-reading its file (see Engine.Script). The runner sets
+	// it: script changes then go through hot reload's validation.
+	Pinned bool
 	// Clock returns the time a call sees as time.now(), read once per
 	// call. Default time.Now; tests mock it.
 	Clock func() time.Time

@@ -75,36 +75,93 @@ func CheckName(name string) error {
 // flow off.
 var fileOptions = syntax.FileOptions{Set: true, While: true}
 
-// Script returns the current compiled version of the named script, reading
-// the file and compiling it when its content changed since the last call.
+// Script returns the version of the named script to use for a new conf.
+// Normally it reads the file and compiles it again when its content
+// changed. With Config.Pinned it returns the installed version without
+// reading the file, and reads the file only on first use: new versions
+// then arrive through Install (hot reload), after validation.
 func (e *Engine) Script(name string) (*Script, error) {
-	if err := CheckName(name); err != nil {
+	if e.cfg.Pinned {
+		if s := e.Installed(name); s != nil {
+			return s, nil
+		}
+	}
+	s, err := e.Load(name)
+	if err != nil {
 		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if cur := e.scripts[name]; e.cfg.Pinned && cur != nil {
+		return cur, nil // installed meanwhile
+	}
+	e.scripts[name] = s
+	return s, nil
+}
+
+// Load reads the named script's file and compiles it, without installing
+// it. When the content equals the installed version's, that version is
+// returned. A missing file wraps ErrNotFound.
+func (e *Engine) Load(name string) (*Script, error) {
+	src, digest, err := e.Source(name)
+	if err != nil {
+		return nil, err
+	}
+	if cur := e.Installed(name); cur != nil && cur.SHA256 == digest {
+		return cur, nil
+	}
+	return e.Compile(name, src)
+}
+
+// Source reads the named script's file and returns it with the hex
+// SHA-256 of its content. A missing file wraps ErrNotFound.
+func (e *Engine) Source(name string) (src []byte, sha256hex string, err error) {
+	if err := CheckName(name); err != nil {
+		return nil, "", err
 	}
 	file := name + ".star"
-	src, err := fs.ReadFile(e.cfg.FS, file)
+	src, err = fs.ReadFile(e.cfg.FS, file)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%w: %s", ErrNotFound, file)
+			return nil, "", fmt.Errorf("%w: %s", ErrNotFound, file)
 		}
-		return nil, fmt.Errorf("read %s: %w", file, err)
+		return nil, "", fmt.Errorf("read %s: %w", file, err)
 	}
 	sum := sha256.Sum256(src)
-	digest := hex.EncodeToString(sum[:])
+	return src, hex.EncodeToString(sum[:]), nil
+}
+
+// Installed returns the installed version of name, or nil.
+func (e *Engine) Installed(name string) *Script {
 	e.mu.Lock()
-	cached := e.scripts[name]
-	e.mu.Unlock()
-	if cached != nil && cached.SHA256 == digest {
-		return cached, nil
-	}
-	s, err := e.Compile(name, src)
-	if err != nil {
-		return nil, err
-	}
+	defer e.mu.Unlock()
+	return e.scripts[name]
+}
+
+// Install makes s the version of its script that new confs get.
+func (e *Engine) Install(s *Script) {
 	e.mu.Lock()
-	e.scripts[name] = s
+	e.scripts[s.Name] = s
 	e.mu.Unlock()
-	return s, nil
+}
+
+// Uninstall forgets the installed version of name: new confs naming it
+// fail until its file exists again. Confs already prepared keep theirs.
+func (e *Engine) Uninstall(name string) {
+	e.mu.Lock()
+	delete(e.scripts, name)
+	e.mu.Unlock()
+}
+
+// InstalledNames returns the names of the installed scripts.
+func (e *Engine) InstalledNames() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	names := make([]string, 0, len(e.scripts))
+	for n := range e.scripts {
+		names = append(names, n)
+	}
+	return names
 }
 
 // Compile compiles src as the script called name, runs its top level with

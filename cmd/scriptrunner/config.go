@@ -30,6 +30,7 @@ type config struct {
 	ExitWithParent bool          `koanf:"exit_with_parent"`
 	DrainTimeout   time.Duration `koanf:"drain_timeout"`
 	SocketWait     time.Duration `koanf:"socket_wait"`
+	ReloadInterval time.Duration `koanf:"reload_interval"`
 
 	// From APISIX's environment, not from koanf.
 	ListenPath string        `koanf:"-"`
@@ -56,6 +57,7 @@ var options = []option{
 	{"exit_with_parent", "true", "exit when the parent process (APISIX) is gone"},
 	{"drain_timeout", "900ms", "how long SIGTERM waits for calls in flight"},
 	{"socket_wait", "3s", "how long to wait for another live runner to release the socket path"},
+	{"reload_interval", "2s", "how often scripts are rescanned for changes besides file events"},
 }
 
 func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }

@@ -101,6 +101,7 @@ func serve(ctx context.Context, cfg config, log *zap.Logger) error {
 		Timeout:      cfg.Timeout,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		ErrorStatus:  cfg.ErrorStatus,
+		Pinned:       true, // changes arrive through hot reload
 	}, log)
 	r := runner.New(eng, runner.Config{ConfTTL: cfg.ConfExpire * 12 / 10}, log)
 	defer r.Close()
@@ -119,6 +120,9 @@ func serve(ctx context.Context, cfg config, log *zap.Logger) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	parentGone := watchParent(ctx, cfg.ExitWithParent)
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go r.Watch(wctx, cfg.Scripts, cfg.ReloadInterval)
 
 	var serveErr error
 wait:
@@ -131,7 +135,8 @@ wait:
 			log.Warn("parent process is gone; exiting")
 			break wait
 		case <-hup:
-			log.Info("SIGHUP: scripts are re-read at the next PrepareConf")
+			log.Info("SIGHUP: reloading scripts")
+			r.ReloadAll()
 		case serveErr = <-served:
 			break wait
 		}

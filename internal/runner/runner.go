@@ -27,6 +27,9 @@ type Config struct {
 	SweepInterval time.Duration
 	// Now returns the current time; nil means time.Now. Tests mock it.
 	Now func() time.Time
+	// TestScript, when set, runs a script's *_test.star against the new
+	// version during a reload; an error keeps the new version out.
+	TestScript func(name string) error
 }
 
 // Runner is the protocol.Handler of scriptrunner. Its methods are safe for
@@ -41,13 +44,17 @@ type Runner struct {
 	next      atomic.Uint32
 
 	calls sync.Pool // *callCtx
-	stop  chan struct{}
-	once  sync.Once
+
+	reloadMu sync.RWMutex      // reloads exclude PrepareConf and each other
+	rejected map[string]string // script name -> digest of the last rejected version
+	stop     chan struct{}
+	once     sync.Once
 }
 
-// confEntry is one prepared conf list.
+// confEntry is one prepared conf list. Hot reload replaces its chain
+// atomically; a call in flight keeps the chain it loaded.
 type confEntry struct {
-	chain    engine.Chain
+	chain    atomic.Pointer[engine.Chain]
 	key      string
 	lastUsed atomic.Int64 // unix nanoseconds
 }
@@ -66,7 +73,7 @@ func New(eng *engine.Engine, cfg Config, log *zap.Logger) *Runner {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	r := &Runner{eng: eng, log: log, cfg: cfg, stop: make(chan struct{})}
+	r := &Runner{eng: eng, log: log, cfg: cfg, stop: make(chan struct{}), rejected: map[string]string{}}
 	r.next.Store(randomStart())
 	r.calls.New = func() any { return newCallCtx() }
 	go r.sweepLoop()
@@ -145,13 +152,17 @@ func (r *Runner) lookup(token uint32) (engine.Chain, bool) {
 		return nil, false
 	}
 	e.lastUsed.Store(now)
-	return e.chain, true
+	return *e.chain.Load(), true
 }
 
 // PrepareConf validates every entry of the conf list and caches the chain
 // under a new token. Any invalid entry rejects the whole list with
 // BAD_REQUEST and a log line naming it: never skipped silently.
 func (r *Runner) PrepareConf(req *protocol.PrepareConfRequest) (uint32, error) {
+	// A reload must not swap a script between preparing this chain and
+	// storing it, or the new entry would keep the old version.
+	r.reloadMu.RLock()
+	defer r.reloadMu.RUnlock()
 	chain := make(engine.Chain, len(req.Conf))
 	for i, ent := range req.Conf {
 		name := string(ent.Name)
@@ -165,7 +176,8 @@ func (r *Runner) PrepareConf(req *protocol.PrepareConfRequest) (uint32, error) {
 		}
 		chain[i] = c
 	}
-	e := &confEntry{chain: chain, key: string(req.Key)}
+	e := &confEntry{key: string(req.Key)}
+	e.chain.Store(&chain)
 	e.lastUsed.Store(r.cfg.Now().UnixNano())
 	token := r.newToken()
 	r.confs.Store(token, e)
