@@ -174,6 +174,10 @@ var errBadReturn = errors.New("bad return value")
 // be replaced as the script asked.
 var errEmptyRespBody = errors.New("respond() in on_response needs a non-empty body or json: APISIX keeps the upstream body when the body is empty")
 
+// defaultContentType is the header a response-phase respond() without
+// headers gets, so that its header list is never empty.
+var defaultContentType = bindings.KV{Name: "content-type", Value: "text/plain; charset=utf-8", HasValue: true}
+
 // RunRequest runs the request phase of chain on src and records the
 // decision in d, which it resets first.
 func (e *Engine) RunRequest(chain Chain, src bindings.Request, d *bindings.Decision) (res Result) {
@@ -273,6 +277,11 @@ func (e *Engine) RunResponse(chain Chain, src bindings.Response, d *bindings.Dec
 				}
 				d.Stop, d.Status, d.Body = true, x.Status, x.Body
 				d.Headers = append(d.Headers, x.Headers...)
+				if len(d.Headers) == 0 {
+					// APISIX keeps the upstream headers when the list is
+					// empty; a replaced response must not carry them.
+					d.Headers = append(d.Headers, defaultContentType)
+				}
 				res.Outcome = Stopped
 				return res
 			default:

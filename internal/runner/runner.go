@@ -170,7 +170,7 @@ func (r *Runner) PrepareConf(req *protocol.PrepareConfRequest) (uint32, error) {
 		if err != nil {
 			cerr := &engine.ConfError{Index: i, Name: name, Err: err}
 			r.log.Error("conf rejected",
-				zap.ByteString("key", req.Key), zap.Int("index", i), zap.String("name", name),
+				zap.String("key", string(req.Key)), zap.Int("index", i), zap.String("name", name),
 				zap.String("reason", err.Error()))
 			return 0, protocol.BadRequest(cerr)
 		}
@@ -183,7 +183,7 @@ func (r *Runner) PrepareConf(req *protocol.PrepareConfRequest) (uint32, error) {
 	r.confs.Store(token, e)
 	r.confCount.Add(1)
 	if ce := r.log.Check(zap.DebugLevel, "conf prepared"); ce != nil {
-		ce.Write(zap.Uint32("token", token), zap.ByteString("key", req.Key), zap.Int("scripts", len(chain)))
+		ce.Write(zap.Uint32("token", token), zap.String("key", string(req.Key)), zap.Int("scripts", len(chain)))
 	}
 	return token, nil
 }
