@@ -104,7 +104,7 @@ func checkHeaderOps(t *testing.T, kind viewKind, src fakeEntries, ops []byte) {
 			if want := m.getAll(name); got.String() != want.String() {
 				t.Fatalf("%s: get_all(%q): got %s, want %s", where, name, got, want)
 			}
-			if got, want := v.has(v.key(name)), len(m.values(name)) > 0; got != want {
+			if got, want := v.has(name), len(m.values(name)) > 0; got != want {
 				t.Fatalf("%s: %q in view: got %v, want %v", where, name, got, want)
 			}
 		}

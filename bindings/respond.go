@@ -15,6 +15,16 @@ type Stop struct {
 	Status  int
 	Headers []KV
 	Body    []byte
+
+	args respondArgs // respond()'s arguments, unpacked in place
+}
+
+// respondArgs holds respond()'s arguments. They are unpacked into the Stop
+// being built, so that UnpackArgs' escaping out-pointers cost no
+// allocation of their own.
+type respondArgs struct {
+	status               int
+	body, jsonv, headers starlark.Value
 }
 
 var stopAttrNames = []string{"body", "headers", "status"}
@@ -45,16 +55,19 @@ func (s *Stop) Attr(name string) (starlark.Value, error) {
 
 // respond(status, body=None, json=None, headers=None)
 func respond(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var status int
-	var body, jsonv, headers starlark.Value = starlark.None, nil, starlark.None
+	s := &Stop{}
+	a := &s.args
+	a.body, a.headers = starlark.None, starlark.None
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs,
-		"status", &status, "body?", &body, "json?", &jsonv, "headers?", &headers); err != nil {
+		"status", &a.status, "body?", &a.body, "json?", &a.jsonv, "headers?", &a.headers); err != nil {
 		return nil, err
 	}
+	status, body, jsonv, headers := a.status, a.body, a.jsonv, a.headers
+	s.args = respondArgs{}
 	if status < 100 || status > 599 {
 		return nil, fmt.Errorf("respond: got status %d, want 100..599", status)
 	}
-	s := &Stop{Status: status}
+	s.Status = status
 	var err error
 	if s.Headers, err = headerList(b.Name(), headers); err != nil {
 		return nil, err

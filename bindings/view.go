@@ -30,15 +30,17 @@ type View struct {
 	kind    viewKind
 	src     Entries
 	changes []change
-	edits   int // set/add/delete calls since reset
+	vals    []string // values of the changes, appended; reused across calls
+	edits   int      // set/add/delete calls since reset
 	methods starlark.StringDict
 }
 
-// change replaces every value of one name; no values means deleted.
+// change replaces every value of one name; no values means deleted. Its
+// values are vals[off:off+n] of its View: an arena that only grows during
+// a call, so recording a change allocates nothing once warm.
 type change struct {
-	key    string // normalized name
 	name   string // name as the script gave it
-	values []string
+	off, n int
 }
 
 var viewMethodNames = []string{"add", "delete", "get", "get_all", "items", "keys", "set"}
@@ -60,61 +62,54 @@ func newView(kind viewKind) *View {
 func (v *View) reset(src Entries) {
 	clear(v.changes)
 	v.changes = v.changes[:0]
+	clear(v.vals)
+	v.vals = v.vals[:0]
 	v.edits = 0
 	v.src = src
 }
 
 func (v *View) fold() bool { return v.kind != reqArgs }
 
-// key normalizes a name for comparison: ASCII lower case for headers.
-// Only ASCII letters fold, as in match: strings.ToLower would also map
-// non-ASCII letters such as the Kelvin sign U+212A onto "k".
-func (v *View) key(name string) string {
-	if !v.fold() {
-		return name
-	}
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; 'A' <= c && c <= 'Z' {
-			return asciiLower(name, i)
-		}
-	}
-	return name
-}
-
-// asciiLower lowers the ASCII letters of s from index i on.
-func asciiLower(s string, i int) string {
-	b := []byte(s)
-	for ; i < len(b); i++ {
-		if c := b[i]; 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
-}
-
-// match reports whether a source name equals the normalized key.
-func (v *View) match(name []byte, key string) bool {
-	if len(name) != len(key) {
+// match reports whether a source name equals name: ASCII case folded for
+// headers, exact for arguments. Only ASCII letters fold: a Unicode fold
+// would also map the Kelvin sign U+212A onto "k". Nothing is lowered into
+// a new string, so lookups do not allocate.
+func (v *View) match(src []byte, name string) bool {
+	if len(src) != len(name) {
 		return false
 	}
 	if !v.fold() {
-		return string(name) == key
+		return string(src) == name
 	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != key[i] {
+	for i := 0; i < len(src); i++ {
+		if lowerASCII(src[i]) != lowerASCII(name[i]) {
 			return false
 		}
 	}
 	return true
 }
 
-func (v *View) findChange(key string) *change {
+// same is match for two strings.
+func (v *View) same(a, b string) bool {
+	if !v.fold() {
+		return a == b
+	}
+	return len(a) == len(b) && asciiEqualFold(a, b)
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// values returns the values of c.
+func (v *View) values(c *change) []string { return v.vals[c.off : c.off+c.n : c.off+c.n] }
+
+func (v *View) findChange(name string) *change {
 	for i := range v.changes {
-		if v.changes[i].key == key {
+		if v.same(v.changes[i].name, name) {
 			return &v.changes[i]
 		}
 	}
@@ -131,10 +126,10 @@ func (v *View) srcLen() int {
 // first returns the first value of key.
 func (v *View) first(key string) (string, bool) {
 	if c := v.findChange(key); c != nil {
-		if len(c.values) == 0 {
+		if c.n == 0 {
 			return "", false
 		}
-		return c.values[0], true
+		return v.vals[c.off], true
 	}
 	for i, n := 0, v.srcLen(); i < n; i++ {
 		name, value, _ := v.src.At(i)
@@ -148,7 +143,7 @@ func (v *View) first(key string) (string, bool) {
 // all appends every value of key to dst.
 func (v *View) all(dst []string, key string) []string {
 	if c := v.findChange(key); c != nil {
-		return append(dst, c.values...)
+		return append(dst, v.values(c)...)
 	}
 	for i, n := 0, v.srcLen(); i < n; i++ {
 		name, value, _ := v.src.At(i)
@@ -161,7 +156,7 @@ func (v *View) all(dst []string, key string) []string {
 
 func (v *View) has(key string) bool {
 	if c := v.findChange(key); c != nil {
-		return len(c.values) > 0
+		return c.n > 0
 	}
 	for i, n := 0, v.srcLen(); i < n; i++ {
 		if name, _, _ := v.src.At(i); v.match(name, key) {
@@ -171,23 +166,24 @@ func (v *View) has(key string) bool {
 	return false
 }
 
-func (v *View) record(name string, values []string) {
+// record makes vals[off:] the values of name.
+func (v *View) record(name string, off int) {
 	v.edits++
-	key := v.key(name)
-	if c := v.findChange(key); c != nil {
-		c.name, c.values = name, values
-		return
+	c := v.findChange(name)
+	if c == nil {
+		v.changes = append(v.changes, change{})
+		c = &v.changes[len(v.changes)-1]
 	}
-	v.changes = append(v.changes, change{key: key, name: name, values: values})
+	c.name, c.off, c.n = name, off, len(v.vals)-off
 }
 
 // names returns the distinct names in order: the host's first, then names
 // the script added. Host names keep their spelling.
 func (v *View) names() []string {
 	var out []string
-	seen := func(key string) bool {
+	seen := func(name string) bool {
 		for _, n := range out {
-			if v.key(n) == key {
+			if v.same(n, name) {
 				return true
 			}
 		}
@@ -196,16 +192,15 @@ func (v *View) names() []string {
 	for i, n := 0, v.srcLen(); i < n; i++ {
 		name, _, _ := v.src.At(i)
 		s := string(name)
-		key := v.key(s)
-		if c := v.findChange(key); c != nil && len(c.values) == 0 {
+		if c := v.findChange(s); c != nil && c.n == 0 {
 			continue
 		}
-		if !seen(key) {
+		if !seen(s) {
 			out = append(out, s)
 		}
 	}
 	for _, c := range v.changes {
-		if len(c.values) > 0 && !seen(c.key) {
+		if c.n > 0 && !seen(c.name) {
 			out = append(out, c.name)
 		}
 	}
@@ -217,14 +212,15 @@ func (v *View) names() []string {
 // value to delete); for arguments every value of each changed name, or one
 // value-less entry to delete it.
 func (v *View) AppendChanges(dst []KV) []KV {
-	for _, c := range v.changes {
+	for i := range v.changes {
+		c := &v.changes[i]
 		switch {
-		case len(c.values) == 0:
+		case c.n == 0:
 			dst = append(dst, KV{Name: c.name})
 		case v.kind == reqHeaders:
-			dst = append(dst, KV{Name: c.name, Value: c.values[len(c.values)-1], HasValue: true})
+			dst = append(dst, KV{Name: c.name, Value: v.vals[c.off+c.n-1], HasValue: true})
 		default:
-			dst = c.appendValues(dst)
+			dst = v.appendValues(dst, c)
 		}
 	}
 	return dst
@@ -244,7 +240,7 @@ func (v *View) AppendAll(dst []KV) []KV {
 		name, value, _ := v.src.At(i)
 		ci := -1
 		for j := range v.changes {
-			if v.match(name, v.changes[j].key) {
+			if v.match(name, v.changes[j].name) {
 				ci = j
 				break
 			}
@@ -253,20 +249,20 @@ func (v *View) AppendAll(dst []KV) []KV {
 		case ci < 0:
 			dst = append(dst, KV{Name: string(name), Value: string(value), HasValue: true})
 		case !emitted[ci]: // a changed name's values go where it first appeared
-			dst = v.changes[ci].appendValues(dst)
+			dst = v.appendValues(dst, &v.changes[ci])
 			emitted[ci] = true
 		}
 	}
 	for i := range v.changes {
 		if !emitted[i] {
-			dst = v.changes[i].appendValues(dst)
+			dst = v.appendValues(dst, &v.changes[i])
 		}
 	}
 	return dst
 }
 
-func (c *change) appendValues(dst []KV) []KV {
-	for _, val := range c.values {
+func (v *View) appendValues(dst []KV, c *change) []KV {
+	for _, val := range v.values(c) {
 		dst = append(dst, KV{Name: c.name, Value: val, HasValue: true})
 	}
 	return dst
@@ -323,7 +319,7 @@ func (v *View) Get(k starlark.Value) (starlark.Value, bool, error) {
 	if !ok {
 		return nil, false, fmt.Errorf("%s: got %s key, want string", v.Type(), k.Type())
 	}
-	val, found := v.first(v.key(string(s)))
+	val, found := v.first(string(s))
 	if !found {
 		return nil, false, nil
 	}
@@ -340,23 +336,22 @@ func (v *View) Attr(name string) (starlark.Value, error) {
 func (v *View) AttrNames() []string { return viewMethodNames }
 
 func (v *View) get(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var name string
-	var def starlark.Value = starlark.None
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "default?", &def); err != nil {
+	name, def, err := unpackNameDefault(b, args, kwargs)
+	if err != nil {
 		return nil, err
 	}
-	if val, ok := v.first(v.key(name)); ok {
+	if val, ok := v.first(name); ok {
 		return starlark.String(val), nil
 	}
 	return def, nil
 }
 
 func (v *View) getAll(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var name string
-	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 1, &name); err != nil {
+	name, err := unpackName(b, args, kwargs)
+	if err != nil {
 		return nil, err
 	}
-	vals := v.all(nil, v.key(name))
+	vals := v.all(nil, name)
 	elems := make([]starlark.Value, len(vals))
 	for i, s := range vals {
 		elems[i] = starlark.String(s)
@@ -364,43 +359,109 @@ func (v *View) getAll(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	return starlark.NewList(elems), nil
 }
 
-// setArgs unpacks (name, value) where value is a string, or a list of
-// strings for the multi-valued views.
-func (v *View) setArgs(b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (string, []string, error) {
-	var name string
-	var value starlark.Value
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "value", &value); err != nil {
-		return "", nil, err
+// setArgs unpacks (name, value), where value is a string (or int), or a
+// list of strings for the multi-valued views, and appends the values to
+// the arena. It returns the name and where its values start.
+func (v *View) setArgs(b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (string, int, error) {
+	name, value, err := unpackNameValue(b, args, kwargs)
+	if err != nil {
+		return "", 0, err
 	}
 	if err := v.checkName(b.Name(), name); err != nil {
-		return "", nil, err
+		return "", 0, err
 	}
-	var values []string
+	off := len(v.vals)
 	switch x := value.(type) {
 	case starlark.String:
-		values = []string{string(x)}
+		v.vals = append(v.vals, string(x))
 	case *starlark.List, starlark.Tuple:
 		if v.kind == reqHeaders {
-			return "", nil, fmt.Errorf("%s: a request header carries one value over the protocol; got %s, want string", b.Name(), value.Type())
+			return "", 0, fmt.Errorf("%s: a request header carries one value over the protocol; got %s, want string", b.Name(), value.Type())
 		}
-		for e := range starlark.Elements(x.(starlark.Iterable)) {
-			s, ok := e.(starlark.String)
-			if !ok {
-				return "", nil, fmt.Errorf("%s: got list element of type %s, want string", b.Name(), e.Type())
-			}
-			values = append(values, string(s))
+		if err := v.appendList(b.Name(), x.(starlark.Iterable)); err != nil {
+			v.vals = v.vals[:off]
+			return "", 0, err
 		}
 	case starlark.Int:
-		values = []string{x.String()}
+		v.vals = append(v.vals, x.String())
 	default:
-		return "", nil, fmt.Errorf("%s: got value of type %s, want string", b.Name(), value.Type())
+		return "", 0, fmt.Errorf("%s: got value of type %s, want string", b.Name(), value.Type())
 	}
-	for _, s := range values {
+	for _, s := range v.vals[off:] {
 		if err := v.checkValue(b.Name(), name, s); err != nil {
-			return "", nil, err
+			v.vals = v.vals[:off]
+			return "", 0, err
 		}
 	}
-	return name, values, nil
+	return name, off, nil
+}
+
+// appendList appends the strings of a list to the arena. It is a function
+// of its own because the iterator closure would otherwise make setArgs
+// allocate on every call.
+func (v *View) appendList(fn string, it starlark.Iterable) error {
+	for e := range starlark.Elements(it) {
+		s, ok := e.(starlark.String)
+		if !ok {
+			return fmt.Errorf("%s: got list element of type %s, want string", fn, e.Type())
+		}
+		v.vals = append(v.vals, string(s))
+	}
+	return nil
+}
+
+// unpackNameDefault unpacks (name, default=None) without the allocations
+// of UnpackArgs (its out-pointers escape) on the usual positional form.
+func unpackNameDefault(b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (string, starlark.Value, error) {
+	if len(kwargs) == 0 && len(args) >= 1 && len(args) <= 2 {
+		if s, ok := args[0].(starlark.String); ok {
+			if len(args) == 2 {
+				return string(s), args[1], nil
+			}
+			return string(s), starlark.None, nil
+		}
+	}
+	return unpackNameDefaultSlow(b, args, kwargs)
+}
+
+func unpackNameDefaultSlow(b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (string, starlark.Value, error) {
+	var name string
+	var def starlark.Value = starlark.None
+	err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "default?", &def)
+	return name, def, err
+}
+
+// unpackNameValue unpacks (name, value), fast on the positional form.
+func unpackNameValue(b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (string, starlark.Value, error) {
+	if len(kwargs) == 0 && len(args) == 2 {
+		if s, ok := args[0].(starlark.String); ok {
+			return string(s), args[1], nil
+		}
+	}
+	return unpackNameValueSlow(b, args, kwargs)
+}
+
+func unpackNameValueSlow(b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (string, starlark.Value, error) {
+	var name string
+	var value starlark.Value
+	err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "value", &value)
+	return name, value, err
+}
+
+// unpackName unpacks (name), fast on the positional form.
+func unpackName(b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (string, error) {
+	if len(kwargs) == 0 && len(args) == 1 {
+		if s, ok := args[0].(starlark.String); ok {
+			return string(s), nil
+		}
+	}
+	return unpackNameSlow(b, args, kwargs)
+}
+
+func unpackNameSlow(b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (string, error) {
+	var name string
+	err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 1, &name)
+	return name, err
 }
 
 func (v *View) checkName(fn, name string) error {
@@ -421,35 +482,40 @@ func (v *View) checkValue(fn, name, value string) error {
 }
 
 func (v *View) set(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	name, values, err := v.setArgs(b, args, kwargs)
+	name, off, err := v.setArgs(b, args, kwargs)
 	if err != nil {
 		return nil, err
 	}
-	v.record(name, values)
+	v.record(name, off)
 	return starlark.None, nil
 }
 
 func (v *View) add(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	name, values, err := v.setArgs(b, args, kwargs)
+	name, off, err := v.setArgs(b, args, kwargs)
 	if err != nil {
 		return nil, err
 	}
 	if v.kind != reqHeaders {
-		values = append(v.all(nil, v.key(name)), values...)
+		// The name's values so far, then the added ones, as a new run.
+		added := len(v.vals) - off
+		start := len(v.vals)
+		v.vals = v.all(v.vals, name)
+		v.vals = append(v.vals, v.vals[off:off+added]...)
+		off = start
 	}
-	v.record(name, values)
+	v.record(name, off)
 	return starlark.None, nil
 }
 
 func (v *View) delete(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var name string
-	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 1, &name); err != nil {
+	name, err := unpackName(b, args, kwargs)
+	if err != nil {
 		return nil, err
 	}
 	if err := v.checkName(b.Name(), name); err != nil {
 		return nil, err
 	}
-	v.record(name, nil)
+	v.record(name, len(v.vals))
 	return starlark.None, nil
 }
 

@@ -35,7 +35,7 @@ func benchRequest(key string) protocoltest.ReqCall {
 const benchConf = `{"header":"X-Api-Key","key":"secret"}`
 
 // newBenchRunner prepares bench_filter and returns the runner and token.
-func newBenchRunner(b *testing.B) (*runner.Runner, uint32) {
+func newBenchRunner(b testing.TB) (*runner.Runner, uint32) {
 	b.Helper()
 	eng := engine.New(engine.Config{Dir: "../../scripts"}, nil)
 	r := runner.New(eng, runner.Config{}, nil)
