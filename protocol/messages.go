@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"encoding/binary"
 	"net/netip"
 )
 
@@ -59,22 +60,75 @@ func decodeEntries(dst []Entry, t table, slot int, what string) ([]Entry, error)
 	if n > MaxEntries {
 		return dst, wrap(what, malformed("%d entries exceed the limit of %d", n, MaxEntries))
 	}
+	buf := t.buf
 	for i := uint32(0); i < n; i++ {
-		et, err := t.tableElem(start, i)
-		if err != nil {
-			return dst, wrapIndex(what, i, err)
-		}
-		name, _, err := et.bytes(0)
-		if err != nil {
-			return dst, wrapIndex(what, i, err)
-		}
-		value, has, err := et.bytes(1)
-		if err != nil {
-			return dst, wrapIndex(what, i, err)
+		name, value, has, ok := textEntry(buf, start+4*i)
+		if !ok {
+			// Take the slow path for a precise error.
+			if _, err := t.tableElem(start, i); err != nil {
+				return dst, wrapIndex(what, i, err)
+			}
+			return dst, wrapIndex(what, i, malformed("text entry out of bounds"))
 		}
 		dst = append(dst, Entry{Name: name, Value: value, HasValue: has})
 	}
 	return dst, nil
+}
+
+// textEntry decodes the TextEntry table referenced by the offset at
+// position at, checking every offset against buf. It is the decoder's
+// inner loop, so it reads the table directly instead of through table's
+// general accessors; ok is false for anything malformed.
+func textEntry(buf []byte, at uint32) (name, value []byte, has, ok bool) {
+	size := uint64(len(buf))
+	if uint64(at)+4 > size {
+		return nil, nil, false, false
+	}
+	pos := uint64(at) + uint64(binary.LittleEndian.Uint32(buf[at:]))
+	if pos+4 > size {
+		return nil, nil, false, false
+	}
+	vt := int64(pos) - int64(int32(binary.LittleEndian.Uint32(buf[pos:])))
+	if vt < 0 || uint64(vt)+4 > size {
+		return nil, nil, false, false
+	}
+	vtLen := uint64(binary.LittleEndian.Uint16(buf[vt:]))
+	tLen := uint64(binary.LittleEndian.Uint16(buf[vt+2:]))
+	if vtLen < 4 || vtLen%2 != 0 || uint64(vt)+vtLen > size || tLen < 4 || pos+tLen > size {
+		return nil, nil, false, false
+	}
+	if name, _, ok = stringField(buf, pos, uint64(vt), vtLen, tLen, 0); !ok {
+		return nil, nil, false, false
+	}
+	value, has, ok = stringField(buf, pos, uint64(vt), vtLen, tLen, 1)
+	return name, value, has, ok
+}
+
+// stringField reads the string (or byte vector) in field slot of the
+// table at pos whose vtable is at vt; present is false when absent.
+func stringField(buf []byte, pos, vt, vtLen, tLen uint64, slot uint64) (b []byte, present, ok bool) {
+	vo := 4 + 2*slot
+	if vo+2 > vtLen {
+		return nil, false, true
+	}
+	off := uint64(binary.LittleEndian.Uint16(buf[vt+vo:]))
+	if off == 0 {
+		return nil, false, true
+	}
+	if off+4 > tLen {
+		return nil, false, false
+	}
+	at := pos + off
+	v := at + uint64(binary.LittleEndian.Uint32(buf[at:]))
+	size := uint64(len(buf))
+	if v+4 > size {
+		return nil, false, false
+	}
+	n := uint64(binary.LittleEndian.Uint32(buf[v:]))
+	if v+4+n > size {
+		return nil, false, false
+	}
+	return buf[v+4 : v+4+n : v+4+n], true, true
 }
 
 // PrepareConfRequest is a decoded A6.PrepareConf.Req.
