@@ -36,6 +36,8 @@ var Rules = []Rule{
 		Deny: []string{"github.com/google/flatbuffers", "github.com/knadh/koanf"}},
 	{Package: "internal/runner", Allow: []string{"protocol", "protocol/internal/", "engine", "bindings"},
 		Deny: []string{"github.com/knadh/koanf"}},
+	{Package: "internal/runner/runnertest", Allow: []string{"internal/runner", "protocol", "protocol/protocoltest", "protocol/internal/", "engine", "bindings"},
+		Deny: []string{"github.com/knadh/koanf"}},
 }
 
 // Violation is one forbidden dependency.
