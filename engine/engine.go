@@ -38,6 +38,8 @@ type Config struct {
 	// ErrorStatus is the status of the Stop sent when a script fails.
 	// Default 500.
 	ErrorStatus int
+	// Observer, when set, is told the outcome of every handler call.
+	Observer Observer
 	// Pinned makes Script return the installed version of a script
 	// instead of re-reading its file (see Engine.Script). The runner sets
 	// it: script changes then go through hot reload's validation.

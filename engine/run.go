@@ -211,11 +211,13 @@ func (e *Engine) RunRequest(chain Chain, src bindings.Request, d *bindings.Decis
 		if err == nil {
 			switch x := v.(type) {
 			case starlark.NoneType:
+				e.observe(c, "request", Continue)
 				if dropped == nil {
 					dropped, dropper = bindings.CheckRewriteRespHeaders(cs.req.ResponseHeaders()[n:]), c
 				}
 				continue
 			case *bindings.Stop:
+				e.observe(c, "request", Stopped)
 				cs.req.FinishStop(d, x)
 				res.Outcome = Stopped
 				return res
@@ -275,6 +277,7 @@ func (e *Engine) RunResponse(chain Chain, src bindings.Response, d *bindings.Dec
 					err = errEmptyRespBody
 					break
 				}
+				e.observe(c, "response", Stopped)
 				d.Stop, d.Status, d.Body = true, x.Status, x.Body
 				d.Headers = append(d.Headers, x.Headers...)
 				if len(d.Headers) == 0 {
@@ -318,6 +321,7 @@ func (e *Engine) fail(d *bindings.Decision, c *Conf, phase string, id uint32, er
 		se.Timeout = true
 		res.Outcome = TimedOut
 	}
+	e.observe(c, phase, res.Outcome)
 	res.Err = se
 	d.Reset()
 	d.Stop = true

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"time"
 	"unsafe"
 
 	"go.uber.org/zap"
@@ -25,13 +26,20 @@ func (l *entryList) At(i int) ([]byte, []byte, bool) {
 type fetcher struct {
 	call *protocol.Call
 	body protocol.InfoKind
+	obs  Observer
 }
 
 func (f *fetcher) Var(name string) ([]byte, bool, error) {
+	if f.obs != nil {
+		f.obs.ObserveExtraInfo(protocol.InfoVar.String())
+	}
 	return f.call.ExtraInfo(protocol.InfoVar, name)
 }
 
 func (f *fetcher) Body() ([]byte, bool, error) {
+	if f.obs != nil {
+		f.obs.ObserveExtraInfo(f.body.String())
+	}
 	return f.call.ExtraInfo(f.body, "")
 }
 
@@ -84,19 +92,33 @@ func (c *callCtx) release() {
 
 // HTTPReqCall runs the request phase of the token's chain.
 func (r *Runner) HTTPReqCall(call *protocol.Call, req *protocol.HTTPReqCallRequest, reply *protocol.ReqCallReply) error {
+	_, err := r.RunReqCall(call, req, reply)
+	return err
+}
+
+// RunReqCall is HTTPReqCall that also returns the engine's result (outcome
+// and Starlark steps), for benchmarks and tools.
+func (r *Runner) RunReqCall(call *protocol.Call, req *protocol.HTTPReqCallRequest, reply *protocol.ReqCallReply) (engine.Result, error) {
 	chain, ok := r.lookup(req.ConfToken)
 	if !ok {
-		return protocol.ErrConfTokenNotFound
+		return engine.Result{}, protocol.ErrConfTokenNotFound
 	}
 	c := r.calls.Get().(*callCtx)
 	defer func() { c.release(); r.calls.Put(c) }()
 	v := &c.req
-	v.r, v.call = req, call
+	v.r, v.call, v.obs = req, call, r.cfg.Observer
 	v.headers.list, v.args.list = req.Headers, req.Args
+	var start time.Time
+	if v.obs != nil {
+		start = time.Now()
+	}
 	res := r.eng.RunRequest(chain, v, &c.d)
+	if v.obs != nil {
+		v.obs.ObserveCall("request", time.Since(start), res.Steps)
+	}
 	r.report(res, req.ID, call)
 	toReqReply(&c.d, reply)
-	return nil
+	return res, nil
 }
 
 // HTTPRespCall runs the response phase of the token's chain.
@@ -108,9 +130,16 @@ func (r *Runner) HTTPRespCall(call *protocol.Call, req *protocol.HTTPRespCallReq
 	c := r.calls.Get().(*callCtx)
 	defer func() { c.release(); r.calls.Put(c) }()
 	v := &c.resp
-	v.r, v.call = req, call
+	v.r, v.call, v.obs = req, call, r.cfg.Observer
 	v.headers.list = req.Headers
+	var start time.Time
+	if v.obs != nil {
+		start = time.Now()
+	}
 	res := r.eng.RunResponse(chain, v, &c.d)
+	if v.obs != nil {
+		v.obs.ObserveCall("response", time.Since(start), res.Steps)
+	}
 	r.report(res, req.ID, call)
 	toRespReply(&c.d, reply)
 	return nil

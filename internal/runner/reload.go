@@ -35,6 +35,7 @@ func (r *Runner) Reload(name string) error {
 	case errors.Is(err, engine.ErrNotFound):
 		r.eng.Uninstall(name)
 		delete(r.rejected, name)
+		r.observeReload("deleted", name, "")
 		r.log.Warn("script deleted; live confs keep their version until they expire",
 			zap.String("script", name), zap.String("version", cur.Version))
 		return nil
@@ -61,6 +62,7 @@ func (r *Runner) Reload(name string) error {
 		sw.entry.chain.Store(&sw.chain)
 	}
 	delete(r.rejected, name)
+	r.observeReload("ok", name, s.SHA256)
 	r.log.Info("script reloaded", zap.String("script", name),
 		zap.String("from", cur.Version), zap.String("to", s.Version), zap.Int("confs", len(swaps)))
 	return nil
@@ -106,6 +108,7 @@ func (r *Runner) reject(name, digest string, cur *engine.Script, err error) erro
 	if digest != "" {
 		r.rejected[name] = digest
 	}
+	r.observeReload("rejected", "", "")
 	r.log.Error("reload rejected; the last good version keeps serving",
 		zap.String("script", name), zap.String("version", cur.Version), zap.Error(err))
 	return fmt.Errorf("%w: %s: %w", ErrReloadRejected, name, err)
@@ -115,5 +118,17 @@ func (r *Runner) reject(name, digest string, cur *engine.Script, err error) erro
 func (r *Runner) ReloadAll() {
 	for _, name := range r.eng.InstalledNames() {
 		r.Reload(name)
+	}
+}
+
+// observeReload reports a reload result and, when script is set, its
+// installed version ("" when deleted).
+func (r *Runner) observeReload(result, script, sha string) {
+	if r.cfg.Observer == nil {
+		return
+	}
+	r.cfg.Observer.ObserveReload(result)
+	if script != "" {
+		r.cfg.Observer.ObserveScriptVersion(script, sha)
 	}
 }

@@ -27,9 +27,22 @@ type Config struct {
 	SweepInterval time.Duration
 	// Now returns the current time; nil means time.Now. Tests mock it.
 	Now func() time.Time
+	// Observer, when set, is told about calls, ExtraInfo questions, token
+	// misses and reloads (the metrics listener).
+	Observer Observer
 	// TestScript, when set, runs a script's *_test.star against the new
 	// version during a reload; an error keeps the new version out.
 	TestScript func(name string) error
+}
+
+// Observer receives the runner's events. Implementations must be safe
+// for concurrent use. With none set, the hot path pays a nil check.
+type Observer interface {
+	ObserveCall(phase string, d time.Duration, steps uint64)
+	ObserveExtraInfo(kind string)
+	ObserveTokenMiss()
+	ObserveReload(result string)
+	ObserveScriptVersion(script, sha256 string)
 }
 
 // Runner is the protocol.Handler of scriptrunner. Its methods are safe for
@@ -137,10 +150,17 @@ func (r *Runner) newToken() uint32 {
 	}
 }
 
+func (r *Runner) tokenMiss() {
+	if r.cfg.Observer != nil {
+		r.cfg.Observer.ObserveTokenMiss()
+	}
+}
+
 // lookup returns the chain for token, refreshing its sliding TTL.
 func (r *Runner) lookup(token uint32) (engine.Chain, bool) {
 	v, ok := r.confs.Load(token)
 	if !ok {
+		r.tokenMiss()
 		return nil, false
 	}
 	e := v.(*confEntry)
@@ -149,6 +169,7 @@ func (r *Runner) lookup(token uint32) (engine.Chain, bool) {
 		if r.confs.CompareAndDelete(token, v) {
 			r.confCount.Add(-1)
 		}
+		r.tokenMiss()
 		return nil, false
 	}
 	e.lastUsed.Store(now)
@@ -175,6 +196,9 @@ func (r *Runner) PrepareConf(req *protocol.PrepareConfRequest) (uint32, error) {
 			return 0, protocol.BadRequest(cerr)
 		}
 		chain[i] = c
+		if r.cfg.Observer != nil {
+			r.cfg.Observer.ObserveScriptVersion(c.Script.Name, c.Script.SHA256)
+		}
 	}
 	e := &confEntry{key: string(req.Key)}
 	e.chain.Store(&chain)
@@ -186,4 +210,13 @@ func (r *Runner) PrepareConf(req *protocol.PrepareConfRequest) (uint32, error) {
 		ce.Write(zap.Uint32("token", token), zap.String("key", string(req.Key)), zap.Int("scripts", len(chain)))
 	}
 	return token, nil
+}
+
+// ScriptSHA256 returns the digest of the installed version of a script,
+// or "".
+func (r *Runner) ScriptSHA256(name string) string {
+	if s := r.eng.Installed(name); s != nil {
+		return s.SHA256
+	}
+	return ""
 }

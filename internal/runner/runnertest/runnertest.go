@@ -51,6 +51,12 @@ func Bundled(t testing.TB, dir string) map[string][]byte {
 // Start serves scripts (file name → source) with cfg; cfg.FS is replaced.
 func Start(t testing.TB, scripts map[string][]byte, cfg engine.Config) *Harness {
 	t.Helper()
+	return StartWith(t, scripts, cfg, runner.Config{})
+}
+
+// StartWith is Start with a runner configuration.
+func StartWith(t testing.TB, scripts map[string][]byte, cfg engine.Config, rcfg runner.Config) *Harness {
+	t.Helper()
 	fsys := fstest.MapFS{}
 	for name, data := range scripts {
 		fsys[name] = &fstest.MapFile{Data: data}
@@ -58,7 +64,7 @@ func Start(t testing.TB, scripts map[string][]byte, cfg engine.Config) *Harness 
 	core, logs := observer.New(zapcore.DebugLevel)
 	log := zap.New(core)
 	cfg.FS = fsys
-	r := runner.New(engine.New(cfg, log), runner.Config{}, log)
+	r := runner.New(engine.New(cfg, log), rcfg, log)
 	t.Cleanup(r.Close)
 	srv := protocoltest.Start(t, &protocol.Server{Handler: r, Logger: log})
 	return &Harness{Server: srv, Runner: r, Logs: logs}
