@@ -13,7 +13,7 @@ FUZZ_TARGETS = $(shell for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .
 	for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | sed 's/^func //'); do \
 		echo "./$$(dirname $$f | sed 's|^\./||'):$$t"; done; done)
 
-.PHONY: all build run test test-unit fuzz fuzz-short bench lint generate golden clean
+.PHONY: all build run test test-unit test-scripts fuzz fuzz-short bench lint generate golden clean
 
 all: build
 
@@ -26,12 +26,30 @@ run: build
 	@echo "scriptrunner: listening on unix:$(SOCKET) with scripts from $(SCRIPTS)/ (Ctrl-C stops)"
 	APISIX_LISTEN_ADDRESS=unix:$(SOCKET) ./$(BIN) run --scripts $(SCRIPTS)
 
-# Everything CI gates on: vet, race-enabled tests, and a short run of every
-# fuzz target.
-test: lint test-unit fuzz-short
+# Everything CI gates on: vet, race-enabled tests, the bundled scripts'
+# own tests and formatting, and a short run of every fuzz target.
+test: test-deps lint test-unit test-scripts fuzz-short
 
-test-unit:
+test-unit: test-deps
 	$(GO) test -race -count=1 ./...
+
+# What the tests need besides Go: redis-server for internal/redisstore
+# (Debian package redis-server), installed here when missing and running
+# as root. Never fails: without redis-server those tests skip and say why.
+.PHONY: test-deps
+test-deps:
+	@command -v redis-server >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "test-deps: installing redis-server"; \
+			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null; } \
+				|| echo "test-deps: could not install redis-server; the Redis store tests will skip"; \
+		else echo "test-deps: redis-server not found: install the redis-server package (the Redis store tests skip without it)"; fi; }
+
+# The scripts' *_test.star files (last line "N passed, M failed") and
+# their formatting, with the binary just built.
+test-scripts: build
+	./$(BIN) test $(SCRIPTS)
+	./$(BIN) fmt --check $(SCRIPTS)
 
 fuzz-short:
 	@set -e; for pt in $(FUZZ_TARGETS); do \
@@ -49,6 +67,35 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./... | tee bench.out
+
+.PHONY: bench-baseline bench-socket bench-chart
+
+# The committed benchstat baseline of docs/bench.md.
+bench-baseline:
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./protocol ./engine ./internal/runner | tee docs/bench-baseline.txt
+
+# Socket comparison of docs/bench.md: the floor runner and scriptrunner
+# side by side under `scriptrunner bench --socket`. Add another runner
+# already listening with BENCH_EXTRA='--socket go-runner=/tmp/gr.sock'.
+BENCH_CONF   ?= bench_filter={"header":"X-Api-Key","key":"secret"}
+BENCH_CONNS  ?= 1,4,16,64
+BENCH_TIME   ?= 5s
+BENCH_ROUNDS ?= 2
+BENCH_JSON   ?= docs/bench.json
+BENCH_DIR    ?= /tmp/scriptrunner-bench
+bench-socket: build
+	@mkdir -p $(BENCH_DIR); rm -f $(BENCH_DIR)/floor.sock $(BENCH_DIR)/sr.sock; \
+	./$(BIN) bench --serve-floor $(BENCH_DIR)/floor.sock 2>/dev/null & floor=$$!; \
+	APISIX_LISTEN_ADDRESS=unix:$(BENCH_DIR)/sr.sock ./$(BIN) run --scripts $(SCRIPTS) 2>$(BENCH_DIR)/runner.log & sr=$$!; \
+	trap 'kill $$floor $$sr' EXIT; \
+	for i in $$(seq 100); do [ -S $(BENCH_DIR)/floor.sock ] && [ -S $(BENCH_DIR)/sr.sock ] && break; sleep 0.1; done; \
+	./$(BIN) bench --socket floor=$(BENCH_DIR)/floor.sock --socket scriptrunner=$(BENCH_DIR)/sr.sock $(BENCH_EXTRA) \
+		--conf '$(BENCH_CONF)' --conns $(BENCH_CONNS) --duration $(BENCH_TIME) --warmup 1s \
+		--rounds $(BENCH_ROUNDS) --json > $(BENCH_JSON)
+
+# docs/bench.svg from $(BENCH_JSON), with gonum/plot in its own module.
+bench-chart:
+	cd tools/benchchart && $(GO) run . -o $(abspath docs/bench.svg) $(abspath $(BENCH_JSON))
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -7,7 +7,10 @@ import (
 )
 
 // LogSink receives the records of the log module. Fields alternate keys
-// and values. The engine implements it with zap; tests record.
+// (string) and values (nil, bool, int64, float64 or string). info is the
+// calling script's and is valid only during the call: a sink copies what
+// it keeps. The engine implements it with zap; tests record. A sink may
+// also implement LevelEnabler. Log must be safe for concurrent use.
 type LogSink interface {
 	Log(level string, info *CallInfo, msg string, fields []any)
 }

@@ -61,7 +61,7 @@ func TestExamples(t *testing.T) {
 			name := fmt.Sprintf("%s:%d", file, b.line)
 			t.Run(name, func(t *testing.T) {
 				script := fmt.Sprintf("doc_%d", b.line)
-				eng := engine.New(engine.Config{}, nil)
+				eng := engine.New(exampleConfig(), nil)
 				if _, err := eng.Compile(script, []byte(b.text)); err != nil {
 					t.Fatalf("example does not compile: %v", err)
 				}
@@ -69,7 +69,7 @@ func TestExamples(t *testing.T) {
 				if !ok {
 					return
 				}
-				h := runnertest.Start(t, map[string][]byte{script + ".star": []byte(b.text)}, engine.Config{})
+				h := runnertest.Start(t, map[string][]byte{script + ".star": []byte(b.text)}, exampleConfig())
 				got := h.Run(t, x)
 				if got.Prepare != "ok" {
 					t.Fatalf("prepare: %s\n%s", got.Prepare, h.LogText())
@@ -77,6 +77,20 @@ func TestExamples(t *testing.T) {
 				compare(t, got.Reply, want)
 			})
 		}
+	}
+}
+
+// exampleConfig is the engine configuration the examples run with, as
+// scripting.md says: env_allow [DEPLOY_ENV] with DEPLOY_ENV=staging.
+func exampleConfig() engine.Config {
+	return engine.Config{
+		EnvAllow: []string{"DEPLOY_ENV"},
+		LookupEnv: func(name string) (string, bool) {
+			if name == "DEPLOY_ENV" {
+				return "staging", true
+			}
+			return "", false
+		},
 	}
 }
 

@@ -49,6 +49,8 @@ func (e *Engine) NewConf(name string, value []byte) (*Conf, error) {
 func (e *Engine) Prepare(s *Script, value []byte) (*Conf, error) {
 	thread := e.newThread("init " + s.Name)
 	bindings.BindCallInfo(thread, &bindings.CallInfo{Script: s.Name, Version: s.Version, Phase: "init", Now: e.cfg.Clock()})
+	budget := s.limits.budget(0)
+	bindings.BindBudget(thread, &budget)
 	thread.SetMaxExecutionSteps(s.limits.Steps)
 	text := string(value)
 	if text == "" {

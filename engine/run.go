@@ -46,6 +46,10 @@ type Result struct {
 	Outcome Outcome
 	Steps   uint64       // Starlark steps used by all handlers
 	Err     *ScriptError // set when Outcome is Failed or TimedOut
+	// Continued lists, in order, the handler failures that the
+	// on_error: continue policy passed over: the chain went on without
+	// those handlers' changes.
+	Continued []*ScriptError
 }
 
 // ScriptError is a handler failure: a Starlark runtime error, fail(), an
@@ -58,6 +62,10 @@ type ScriptError struct {
 	Err       error
 	Backtrace string // Starlark backtrace, or Go stack of a panic
 	Timeout   bool
+	// Policy is the error policy that applied: OnErrorClosed when the
+	// call was answered with the error status, OnErrorContinue when the
+	// chain went on.
+	Policy ErrorPolicy
 }
 
 func (e *ScriptError) Error() string {
@@ -77,8 +85,14 @@ type callState struct {
 	timer    *time.Timer
 	fired    chan struct{} // the timer's function has finished (cap 1)
 	info     *bindings.CallInfo
+	budget   *bindings.Budget
 	timedOut atomic.Bool
 	tainted  bool // must not return to the pool
+
+	// snapshots of the changes before a handler whose policy is
+	// on_error: continue, to drop them if it fails
+	reqSnap  bindings.RequestSnapshot
+	respSnap bindings.ResponseSnapshot
 }
 
 func (e *Engine) newCallState() *callState {
@@ -89,8 +103,10 @@ func (e *Engine) newCallState() *callState {
 		args:   make(starlark.Tuple, 2),
 		fired:  make(chan struct{}, 1),
 		info:   &bindings.CallInfo{},
+		budget: &bindings.Budget{},
 	}
 	bindings.BindCallInfo(cs.thread, cs.info)
+	bindings.BindBudget(cs.thread, cs.budget)
 	hook := e.timerHook
 	cs.timer = time.AfterFunc(time.Hour, func() {
 		if hook != nil {
@@ -117,6 +133,8 @@ func (e *Engine) putCall(cs *callState) {
 	cs.args[0], cs.args[1] = nil, nil
 	cs.req.Release()
 	cs.resp.Release()
+	cs.reqSnap.Release()
+	cs.respSnap.Release()
 	if !cs.tainted {
 		e.calls.Put(cs)
 	}
@@ -136,6 +154,7 @@ func (cs *callState) invoke(fn *starlark.Function, l Limits, value, conf starlar
 	cs.timedOut.Store(false)
 	start := th.ExecutionSteps()
 	th.SetMaxExecutionSteps(start + l.Steps)
+	*cs.budget = l.budget(start)
 	cs.args[0], cs.args[1] = value, conf
 	cs.timer.Reset(l.Timeout)
 	defer func() {
@@ -206,17 +225,26 @@ func (e *Engine) RunRequest(chain Chain, src bindings.Request, d *bindings.Decis
 		l := c.Script.limits
 		cs.req.SetLimits(bindings.Limits{MaxBodyBytes: l.MaxBodyBytes})
 		n := len(cs.req.ResponseHeaders())
+		if l.OnError == OnErrorContinue {
+			cs.req.Snapshot(&cs.reqSnap)
+		}
 		v, steps, err := cs.invoke(fn, l, cs.req, c.Value)
 		res.Steps += steps
 		if err == nil {
 			switch x := v.(type) {
 			case starlark.NoneType:
+				if err = checkResponseSize(&l, cs.req.OutputSize(nil)); err != nil {
+					break
+				}
 				e.observe(c, "request", Continue)
 				if dropped == nil {
 					dropped, dropper = bindings.CheckRewriteRespHeaders(cs.req.ResponseHeaders()[n:]), c
 				}
 				continue
 			case *bindings.Stop:
+				if err = checkResponseSize(&l, cs.req.OutputSize(x)); err != nil {
+					break
+				}
 				e.observe(c, "request", Stopped)
 				cs.req.FinishStop(d, x)
 				res.Outcome = Stopped
@@ -224,6 +252,11 @@ func (e *Engine) RunRequest(chain Chain, src bindings.Request, d *bindings.Decis
 			default:
 				err = fmt.Errorf("%w: on_request returned %s; want None or respond(...)", errBadReturn, v.Type())
 			}
+		}
+		if l.OnError == OnErrorContinue {
+			cs.req.Restore(&cs.reqSnap)
+			res.Continued = append(res.Continued, e.scriptError(c, "request", err, cs, OnErrorContinue))
+			continue
 		}
 		return e.fail(d, c, "request", src.ID(), err, cs, res)
 	}
@@ -263,18 +296,27 @@ func (e *Engine) RunResponse(chain Chain, src bindings.Response, d *bindings.Dec
 		l := c.Script.limits
 		cs.resp.SetLimits(bindings.Limits{MaxBodyBytes: l.MaxBodyBytes})
 		edits := cs.resp.HeaderEdits()
+		if l.OnError == OnErrorContinue {
+			cs.resp.Snapshot(&cs.respSnap)
+		}
 		v, steps, err := cs.invoke(fn, l, cs.resp, c.Value)
 		res.Steps += steps
-		if cs.resp.HeaderEdits() != edits {
-			editor = c
-		}
 		if err == nil {
 			switch x := v.(type) {
 			case starlark.NoneType:
+				if err = checkResponseSize(&l, cs.resp.OutputSize(nil)); err != nil {
+					break
+				}
+				if cs.resp.HeaderEdits() != edits {
+					editor = c
+				}
 				continue
 			case *bindings.Stop:
 				if len(x.Body) == 0 {
 					err = errEmptyRespBody
+					break
+				}
+				if err = checkResponseSize(&l, cs.resp.OutputSize(x)); err != nil {
 					break
 				}
 				e.observe(c, "response", Stopped)
@@ -291,6 +333,11 @@ func (e *Engine) RunResponse(chain Chain, src bindings.Response, d *bindings.Dec
 				err = fmt.Errorf("%w: on_response returned %s; want None or respond(...)", errBadReturn, v.Type())
 			}
 		}
+		if l.OnError == OnErrorContinue {
+			cs.resp.Restore(&cs.respSnap)
+			res.Continued = append(res.Continued, e.scriptError(c, "response", err, cs, OnErrorContinue))
+			continue
+		}
 		return e.fail(d, c, "response", src.ID(), err, cs, res)
 	}
 	cs.resp.Finish(d)
@@ -301,10 +348,10 @@ func (e *Engine) RunResponse(chain Chain, src bindings.Response, d *bindings.Dec
 	return res
 }
 
-// fail applies the error policy: the call is answered with a short Stop
-// that names no script, file or Go internals.
-func (e *Engine) fail(d *bindings.Decision, c *Conf, phase string, id uint32, err error, cs *callState, res Result) Result {
-	se := &ScriptError{Phase: phase, Err: err}
+// scriptError describes the failure err of c's handler, tells the
+// observer, and records which policy applied.
+func (e *Engine) scriptError(c *Conf, phase string, err error, cs *callState, policy ErrorPolicy) *ScriptError {
+	se := &ScriptError{Phase: phase, Err: err, Policy: policy}
 	if c != nil {
 		se.Script, se.Version = c.Script.Name, c.Script.Version
 	}
@@ -316,12 +363,36 @@ func (e *Engine) fail(d *bindings.Decision, c *Conf, phase string, id uint32, er
 	case errors.As(err, &ee):
 		se.Backtrace = ee.Backtrace()
 	}
-	res.Outcome = Failed
+	outcome := Failed
 	if cs.timedOut.Load() {
 		se.Timeout = true
+		outcome = TimedOut
+	}
+	e.observe(c, phase, outcome)
+	return se
+}
+
+// errResponseSize is wrapped when a handler leaves a response larger
+// than its max_response_bytes.
+var errResponseSize = errors.New("max_response_bytes exceeded")
+
+// checkResponseSize fails when n bytes exceed l's max_response_bytes.
+func checkResponseSize(l *Limits, n int) error {
+	if l.MaxResponseBytes > 0 && n > l.MaxResponseBytes {
+		return fmt.Errorf("the response would carry %d bytes of names, values and body, more than max_response_bytes (%d): %w", n, l.MaxResponseBytes, errResponseSize)
+	}
+	return nil
+}
+
+// fail answers the call with a short Stop that names no script, file or
+// Go internals (the on_error: closed policy, and failures no policy can
+// pass over: panics and checks of the finished chain).
+func (e *Engine) fail(d *bindings.Decision, c *Conf, phase string, id uint32, err error, cs *callState, res Result) Result {
+	se := e.scriptError(c, phase, err, cs, OnErrorClosed)
+	res.Outcome = Failed
+	if se.Timeout {
 		res.Outcome = TimedOut
 	}
-	e.observe(c, phase, res.Outcome)
 	res.Err = se
 	d.Reset()
 	d.Stop = true

@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -36,9 +34,15 @@ type Script struct {
 // Limits are the per-call limits of one script: the engine defaults,
 // overridden by the script's LIMITS dict.
 type Limits struct {
-	Steps        uint64
-	Timeout      time.Duration
-	MaxBodyBytes int
+	Steps            uint64
+	Timeout          time.Duration
+	MaxBodyBytes     int // negative: no cap
+	MaxBuildBytes    int // negative: no cap
+	MaxResponseBytes int // negative: no cap
+	MaxDepth         int
+	// OnError is the script's error policy: its ON_ERROR global, or the
+	// engine's.
+	OnError ErrorPolicy
 }
 
 // HasRequest and HasResponse report which phases the script handles.
@@ -113,8 +117,9 @@ func (e *Engine) Load(name string) (*Script, error) {
 	return e.Compile(name, src)
 }
 
-// Source reads the named script's file and returns it with the hex
-// SHA-256 of its content. A missing file wraps ErrNotFound.
+// Source reads the named script's file and returns it with its version
+// digest: the hex SHA-256 of its content, and of the lib files it loads
+// if any (see versionDigest). A missing file wraps ErrNotFound.
 func (e *Engine) Source(name string) (src []byte, sha256hex string, err error) {
 	if err := CheckName(name); err != nil {
 		return nil, "", err
@@ -127,8 +132,7 @@ func (e *Engine) Source(name string) (src []byte, sha256hex string, err error) {
 		}
 		return nil, "", fmt.Errorf("read %s: %w", file, err)
 	}
-	sum := sha256.Sum256(src)
-	return src, hex.EncodeToString(sum[:]), nil
+	return src, e.versionDigest(file, src), nil
 }
 
 // Installed returns the installed version of name, or nil.
@@ -164,23 +168,25 @@ func (e *Engine) InstalledNames() []string {
 	return names
 }
 
-// Compile compiles src as the script called name, runs its top level with
-// the engine's limits, freezes its globals and checks its entry points.
+// Compile compiles src as the script called name, resolves its loads,
+// runs its top level with the engine's limits, freezes its globals and
+// checks its entry points.
 func (e *Engine) Compile(name string, src []byte) (*Script, error) {
-	sum := sha256.Sum256(src)
-	s := &Script{Name: name, SHA256: hex.EncodeToString(sum[:])}
-	s.Version = s.SHA256[:12]
 	file := name + ".star"
-	predeclared := bindings.Predeclared()
-	_, prog, err := starlark.SourceProgramOptions(&fileOptions, file, src, predeclared.Has)
+	s := &Script{Name: name, SHA256: e.versionDigest(file, src)}
+	s.Version = s.SHA256[:12]
+	prog, err := e.compileProgram(file, src)
 	if err != nil {
 		return nil, err
 	}
-	thread := e.newThread("load " + file)
-	bindings.BindCallInfo(thread, &bindings.CallInfo{Script: name, Version: s.Version, Phase: "load", Now: e.cfg.Clock()})
-	thread.SetMaxExecutionSteps(e.cfg.MaxSteps)
+	deps, err := e.newLoader().resolve(prog)
+	if err != nil {
+		return nil, err
+	}
+	thread := e.loadThread("load "+file, name)
+	thread.Load = loadFunc(deps)
 	globals, err := runWithTimeout(thread, e.cfg.Timeout, func() (starlark.StringDict, error) {
-		return prog.Init(thread, predeclared)
+		return prog.Init(thread, e.pre)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: top level: %w", file, err)
@@ -193,12 +199,28 @@ func (e *Engine) Compile(name string, src []byte) (*Script, error) {
 	if s.limits, err = e.scriptLimits(file, globals["LIMITS"]); err != nil {
 		return nil, err
 	}
+	if v, ok := globals["ON_ERROR"]; ok {
+		str, _ := starlark.AsString(v)
+		if s.limits.OnError, err = ParseErrorPolicy(str); err != nil {
+			return nil, fmt.Errorf("%s: ON_ERROR: got %s, want \"closed\" or \"continue\"", file, v)
+		}
+	}
 	if v, ok := globals["CONF_SCHEMA"]; ok {
 		if s.schema, err = compileSchema(v); err != nil {
 			return nil, fmt.Errorf("%s: CONF_SCHEMA: %w", file, err)
 		}
 	}
 	return s, nil
+}
+
+// loadThread returns a thread for running a top level (script or lib
+// file) under the engine's limits.
+func (e *Engine) loadThread(name, script string) *starlark.Thread {
+	thread := e.newThread(name)
+	bindings.BindCallInfo(thread, &bindings.CallInfo{Script: script, Phase: "load", Now: e.cfg.Clock()})
+	bindings.BindBudget(thread, &bindings.Budget{MaxBuild: int64(e.cfg.MaxBuildBytes), MaxDepth: e.cfg.MaxDepth, StepLimit: e.cfg.MaxSteps})
+	thread.SetMaxExecutionSteps(e.cfg.MaxSteps)
+	return thread
 }
 
 // runWithTimeout runs f, cancelling thread if it takes longer than d.
@@ -252,9 +274,14 @@ func entryPoint(file string, globals starlark.StringDict, name string, params in
 // maxTimeoutMS is the largest timeout_ms a time.Duration can hold.
 const maxTimeoutMS = math.MaxInt64 / int64(time.Millisecond)
 
+// limitKeys are the keys a LIMITS dict may set.
+const limitKeys = "steps, timeout_ms, max_body_bytes, max_response_bytes, max_build_bytes, max_depth"
+
 // scriptLimits applies a script's LIMITS dict over the engine defaults.
 func (e *Engine) scriptLimits(file string, v starlark.Value) (Limits, error) {
-	l := Limits{Steps: e.cfg.MaxSteps, Timeout: e.cfg.Timeout, MaxBodyBytes: e.cfg.MaxBodyBytes}
+	l := Limits{Steps: e.cfg.MaxSteps, Timeout: e.cfg.Timeout, MaxBodyBytes: e.cfg.MaxBodyBytes,
+		MaxBuildBytes: e.cfg.MaxBuildBytes, MaxResponseBytes: e.cfg.MaxResponseBytes,
+		MaxDepth: e.cfg.MaxDepth, OnError: e.cfg.OnError}
 	if v == nil {
 		return l, nil
 	}
@@ -280,12 +307,26 @@ func (e *Engine) scriptLimits(file string, v starlark.Value) (Limits, error) {
 			l.Timeout = time.Duration(n) * time.Millisecond
 		case "max_body_bytes":
 			l.MaxBodyBytes = int(n)
+		case "max_response_bytes":
+			l.MaxResponseBytes = int(n)
+		case "max_build_bytes":
+			l.MaxBuildBytes = int(n)
+		case "max_depth":
+			if n > maxDepthLimit {
+				return l, fmt.Errorf("%s: LIMITS[%s]: got %d, want at most %d", file, k, n, maxDepthLimit)
+			}
+			l.MaxDepth = int(n)
 		default:
-			return l, fmt.Errorf("%s: LIMITS: unknown key %s (want steps, timeout_ms, max_body_bytes)", file, k)
+			return l, fmt.Errorf("%s: LIMITS: unknown key %s (want %s)", file, k, limitKeys)
 		}
 	}
 	return l, nil
 }
+
+// maxDepthLimit is the largest max_depth: a recursive builtin's frames
+// at this depth stay far below Go's 1 GB stack limit, whose overflow
+// kills the process.
+const maxDepthLimit = 100_000
 
 func (e *Engine) newThread(name string) *starlark.Thread {
 	log := e.log
@@ -298,4 +339,10 @@ func (e *Engine) newThread(name string) *starlark.Thread {
 			return nil, errors.New("load() is not available")
 		},
 	}
+}
+
+// budget returns the builtins' budget for a handler or init that starts
+// at step start.
+func (l *Limits) budget(start uint64) bindings.Budget {
+	return bindings.Budget{MaxBuild: int64(l.MaxBuildBytes), MaxDepth: l.MaxDepth, StepLimit: start + l.Steps}
 }

@@ -31,7 +31,9 @@ func TestCompileErrors(t *testing.T) {
 		{name: "top-level fail", src: "fail(\"broken\")\n", wantErr: []string{"s.star: top level:", "broken"}},
 		{name: "top-level while", src: "while True:\n    pass\n", wantErr: []string{"s.star:1:1: while loop not within a function"}},
 		{name: "top-level endless loop", src: "def f():\n    while True:\n        pass\nf()\n", wantErr: []string{"s.star: top level:", "too many steps"}},
-		{name: "load unavailable", src: "load(\"lib/x.star\", \"x\")\ndef on_request(req, conf):\n    pass\n", wantErr: []string{"load() is not available"}},
+		{name: "load missing lib", src: "load(\"lib/x.star\", \"x\")\ndef on_request(req, conf):\n    pass\n", wantErr: []string{"s.star:1:6: load(\"lib/x.star\"): lib/x.star not found"}},
+		{name: "ON_ERROR unknown", src: "ON_ERROR = \"open\"\ndef on_request(req, conf):\n    pass\n", wantErr: []string{"s.star: ON_ERROR: got \"open\", want \"closed\" or \"continue\""}},
+		{name: "LIMITS max_depth too large", src: "LIMITS = {\"max_depth\": 1000000}\ndef on_request(req, conf):\n    pass\n", wantErr: []string{"LIMITS[\"max_depth\"]: got 1000000, want at most 100000"}},
 		{name: "global reassigned", src: "X = 1\nX = 2\ndef on_request(req, conf):\n    pass\n", wantErr: []string{"s.star:2:1: cannot reassign global X"}},
 		{name: "LIMITS not a dict", src: "LIMITS = [1]\ndef on_request(req, conf):\n    pass\n", wantErr: []string{"s.star: LIMITS is a list, want a dict"}},
 		{name: "LIMITS unknown key", src: "LIMITS = {\"stpes\": 10}\ndef on_request(req, conf):\n    pass\n", wantErr: []string{"LIMITS: unknown key \"stpes\""}},
@@ -64,6 +66,16 @@ func TestCompileErrors(t *testing.T) {
 	}
 }
 
+// defaultLimits are a script's limits without LIMITS, changed by f.
+func defaultLimits(f func(*engine.Limits)) engine.Limits {
+	l := engine.Limits{Steps: engine.DefaultMaxSteps, Timeout: engine.DefaultTimeout, MaxBodyBytes: engine.DefaultMaxBodyBytes,
+		MaxBuildBytes: engine.DefaultMaxBuildBytes, MaxResponseBytes: engine.DefaultMaxResponseBytes, MaxDepth: engine.DefaultMaxDepth}
+	if f != nil {
+		f(&l)
+	}
+	return l
+}
+
 func TestCompileOK(t *testing.T) {
 	tests := []struct {
 		name         string
@@ -73,17 +85,21 @@ func TestCompileOK(t *testing.T) {
 		wantLimits   engine.Limits
 	}{
 		{name: "request only", src: "def on_request(req, conf):\n    pass\n", wantRequest: true,
-			wantLimits: engine.Limits{Steps: engine.DefaultMaxSteps, Timeout: engine.DefaultTimeout, MaxBodyBytes: engine.DefaultMaxBodyBytes}},
+			wantLimits: defaultLimits(nil)},
 		{name: "response only", src: "def on_response(resp, conf):\n    pass\n", wantResponse: true,
-			wantLimits: engine.Limits{Steps: engine.DefaultMaxSteps, Timeout: engine.DefaultTimeout, MaxBodyBytes: engine.DefaultMaxBodyBytes}},
+			wantLimits: defaultLimits(nil)},
 		{name: "both with defaults", src: "def on_request(req, conf=None):\n    pass\ndef on_response(resp, conf):\n    pass\n", wantRequest: true, wantResponse: true,
-			wantLimits: engine.Limits{Steps: engine.DefaultMaxSteps, Timeout: engine.DefaultTimeout, MaxBodyBytes: engine.DefaultMaxBodyBytes}},
+			wantLimits: defaultLimits(nil)},
 		{name: "LIMITS", src: "LIMITS = {\"steps\": 50000, \"timeout_ms\": 100, \"max_body_bytes\": 65536}\ndef on_request(req, conf):\n    pass\n", wantRequest: true,
-			wantLimits: engine.Limits{Steps: 50000, Timeout: 100 * time.Millisecond, MaxBodyBytes: 65536}},
+			wantLimits: defaultLimits(func(l *engine.Limits) { l.Steps, l.Timeout, l.MaxBodyBytes = 50000, 100*time.Millisecond, 65536 })},
+		{name: "LIMITS new keys", src: "LIMITS = {\"max_build_bytes\": 1024, \"max_response_bytes\": 2048, \"max_depth\": 10}\ndef on_request(req, conf):\n    pass\n", wantRequest: true,
+			wantLimits: defaultLimits(func(l *engine.Limits) { l.MaxBuildBytes, l.MaxResponseBytes, l.MaxDepth = 1024, 2048, 10 })},
+		{name: "ON_ERROR continue", src: "ON_ERROR = \"continue\"\ndef on_request(req, conf):\n    pass\n", wantRequest: true,
+			wantLimits: defaultLimits(func(l *engine.Limits) { l.OnError = engine.OnErrorContinue })},
 		{name: "recursive function not called", src: "def f(n):\n    return f(n - 1)\ndef on_request(req, conf):\n    pass\n", wantRequest: true,
-			wantLimits: engine.Limits{Steps: engine.DefaultMaxSteps, Timeout: engine.DefaultTimeout, MaxBodyBytes: engine.DefaultMaxBodyBytes}},
+			wantLimits: defaultLimits(nil)},
 		{name: "set literal and while", src: "S = set([1, 2])\ndef on_request(req, conf):\n    while False:\n        pass\n", wantRequest: true,
-			wantLimits: engine.Limits{Steps: engine.DefaultMaxSteps, Timeout: engine.DefaultTimeout, MaxBodyBytes: engine.DefaultMaxBodyBytes}},
+			wantLimits: defaultLimits(nil)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -214,7 +230,9 @@ func TestConfigDefaults(t *testing.T) {
 	e := engine.New(engine.Config{FS: fstest.MapFS{}}, nil)
 	got := e.Config()
 	if got.MaxSteps != engine.DefaultMaxSteps || got.Timeout != engine.DefaultTimeout ||
-		got.MaxBodyBytes != engine.DefaultMaxBodyBytes || got.ErrorStatus != engine.DefaultErrorStatus {
+		got.MaxBodyBytes != engine.DefaultMaxBodyBytes || got.ErrorStatus != engine.DefaultErrorStatus ||
+		got.MaxBuildBytes != engine.DefaultMaxBuildBytes || got.MaxResponseBytes != engine.DefaultMaxResponseBytes ||
+		got.MaxDepth != engine.DefaultMaxDepth || got.OnError != engine.OnErrorClosed {
 		t.Errorf("got %+v, want the documented defaults", got)
 	}
 }

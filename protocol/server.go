@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -115,7 +116,7 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	if s.inShutdown.Load() {
 		return nil
 	}
-	c := &conn{srv: s, nc: nc}
+	c := &conn{srv: s, nc: nc, r: getReader(nc)}
 	c.call.c = c
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
@@ -177,6 +178,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 type conn struct {
 	srv  *Server
 	nc   net.Conn
+	r    *bufio.Reader // every read of nc goes through r, ExtraInfo's too
 	idle atomic.Bool
 	call Call
 
@@ -193,6 +195,7 @@ var errClose = errors.New("close connection")
 
 func (c *conn) serve() {
 	defer c.srv.removeConn(c)
+	defer putReader(c.r)
 	defer c.nc.Close()
 	log := c.srv.logger()
 	for {
@@ -201,7 +204,7 @@ func (c *conn) serve() {
 			c.nc.SetReadDeadline(time.Now().Add(c.srv.drainGrace()))
 		}
 		c.in = bytebufferpool.Get()
-		t, err := ReadFrame(c.nc, c.in)
+		t, err := ReadFrame(c.r, c.in)
 		c.idle.Store(false)
 		if err == nil {
 			err = c.handle(t)
@@ -221,6 +224,25 @@ func (c *conn) serve() {
 
 // maxPooledBuffer is the largest frame buffer returned to the pool.
 const maxPooledBuffer = 1 << 20
+
+// readerSize is the size of a connection's read buffer. A frame that fits
+// (an HTTPReqCall with a few dozen headers does) arrives with one read
+// system call instead of two, header and payload; larger payloads are
+// read straight into the frame buffer.
+const readerSize = 8 << 10
+
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readerSize) }}
+
+func getReader(nc net.Conn) *bufio.Reader {
+	r := readerPool.Get().(*bufio.Reader)
+	r.Reset(nc)
+	return r
+}
+
+func putReader(r *bufio.Reader) {
+	r.Reset(nil)
+	readerPool.Put(r)
+}
 
 func putBuffer(b *bytebufferpool.ByteBuffer) {
 	if b != nil && cap(b.B) <= maxPooledBuffer {
@@ -400,7 +422,7 @@ func (x *Call) read() error {
 	if x.buf == nil {
 		x.buf = bytebufferpool.Get()
 	}
-	t, err := ReadFrame(x.c.nc, x.buf)
+	t, err := ReadFrame(x.c.r, x.buf)
 	if err != nil {
 		return err
 	}

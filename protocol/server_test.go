@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -641,4 +642,96 @@ func TestServerExtraInfoUnknownKind(t *testing.T) {
 		t.Error("ExtraInfo(0): got nil error")
 	}
 	mustPrepare(t, c)
+}
+
+// countingListener counts the completed Read calls on its connections.
+type countingListener struct {
+	net.Listener
+	reads *atomic.Int64
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{Conn: nc, reads: l.reads}, nil
+}
+
+type countingConn struct {
+	net.Conn
+	reads *atomic.Int64
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.reads.Add(1)
+	return n, err
+}
+
+// TestServerReadsFrameInOneCall checks the buffered read path: a request
+// frame written at once is read with one read system call, not one for
+// the header and one for the payload.
+func TestServerReadsFrameInOneCall(t *testing.T) {
+	path := protocoltest.SocketPath(t)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reads atomic.Int64
+	srv := &protocol.Server{Handler: &fakeHandler{}}
+	go srv.Serve(countingListener{Listener: ln, reads: &reads})
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	c := protocoltest.Dial(t, path)
+	for i := int64(1); i <= 3; i++ {
+		if _, _, err := c.Call(protocoltest.ReqCall{ID: uint32(i), Path: "/", Headers: protocoltest.KVs("a", "1", "b", "2")}, nil); err != nil {
+			t.Fatal(err)
+		}
+		// The reply was written, so the frame's reads are done; the read
+		// for the next frame is still blocked.
+		if got := reads.Load(); got != i {
+			t.Fatalf("after call %d: got %d completed reads, want %d", i, got, i)
+		}
+	}
+}
+
+// TestServerExtraInfoSharesReader checks that ExtraInfo answers are read
+// through the connection's buffer: an answer that arrived together with
+// the request (so it sits in the buffer already) is not lost.
+func TestServerExtraInfoSharesReader(t *testing.T) {
+	srv := protocoltest.NewServer(t, &fakeHandler{
+		reqCall: func(c *protocol.Call, req *protocol.HTTPReqCallRequest, reply *protocol.ReqCallReply) error {
+			v, ok, err := c.ExtraInfo(protocol.InfoVar, "remote_addr")
+			if err != nil || !ok {
+				return fmt.Errorf("ExtraInfo: %q %v %v", v, ok, err)
+			}
+			reply.Action, reply.Status, reply.Body = protocol.ActionStop, 200, append([]byte(nil), v...)
+			return nil
+		},
+	})
+	c := srv.Dial(t)
+	req, err := protocoltest.EncodeReqCall(protocoltest.ReqCall{ID: 9, Path: "/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ans := protocoltest.EncodeExtraInfo([]byte("10.0.0.7"), true)
+	var both []byte
+	both, _ = protocol.AppendFrameHeader(both, protocol.TypeHTTPReqCall, len(req))
+	both = append(both, req...)
+	both, _ = protocol.AppendFrameHeader(both, protocol.TypeExtraInfo, len(ans))
+	both = append(both, ans...)
+	if err := c.WriteRaw(both); err != nil {
+		t.Fatal(err)
+	}
+	q, err := c.ReadReply()
+	if err != nil || q.Type != protocol.TypeExtraInfo {
+		t.Fatalf("got %v, %v; want the ExtraInfo question", q.Type, err)
+	}
+	r, err := c.ReadReply()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Stop == nil || r.Stop.Body != "10.0.0.7" {
+		t.Errorf("got %+v, want a stop with body 10.0.0.7", r)
+	}
 }

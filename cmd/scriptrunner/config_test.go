@@ -123,3 +123,20 @@ func TestAPISIXEnv(t *testing.T) {
 		})
 	}
 }
+
+// TestEveryKeyDocumented keeps docs/configuration.md complete: each key,
+// its flag and its environment variable must appear there.
+func TestEveryKeyDocumented(t *testing.T) {
+	data, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(data)
+	for _, o := range options {
+		for _, want := range []string{"`" + o.key + "`", "`--" + flagName(o.key) + "`", "`" + envPrefix + strings.ToUpper(o.key) + "`"} {
+			if !strings.Contains(doc, want) {
+				t.Errorf("docs/configuration.md does not mention %s", want)
+			}
+		}
+	}
+}

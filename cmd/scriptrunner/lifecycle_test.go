@@ -2,9 +2,12 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -348,4 +351,61 @@ func TestExitsWithParent(t *testing.T) {
 		_, err := os.Lstat(socket)
 		return errors.Is(err, os.ErrNotExist)
 	})
+}
+
+func TestMetricsListener(t *testing.T) {
+	socket := protocoltest.SocketPath(t)
+	p := start(t, socket, scriptsDir(t, map[string]string{"echo.star": inFlightScript}), "SCRIPTRUNNER_METRICS_ADDR=127.0.0.1:0")
+	waitFor(t, "the socket", 5*time.Second, listening(socket))
+	var addr string
+	waitFor(t, "the metrics address", 5*time.Second, func() bool {
+		for _, line := range strings.Split(p.stderr.String(), "\n") {
+			if strings.Contains(line, `"metrics listening"`) {
+				var rec struct{ Addr string }
+				json.Unmarshal([]byte(line), &rec)
+				addr = rec.Addr
+			}
+		}
+		return addr != ""
+	})
+	c, err := protocoltestDial(socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	token, err := c.Prepare("k", protocoltest.KV{Name: "echo", Value: "{}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, _, err := c.Call(protocoltest.ReqCall{ID: uint32(i), ConfToken: token, Path: "/"}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := get("/readyz"); code != 200 {
+		t.Errorf("/readyz: got %d, want 200", code)
+	}
+	_, body := get("/metrics")
+	for _, want := range []string{
+		`scriptrunner_calls_total{outcome="continue",phase="request",script="echo"} 3`,
+		`scriptrunner_extra_info_total{kind="var"} 3`,
+		`scriptrunner_confs 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics has no %q", want)
+		}
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(t, 2*time.Second); code != 0 {
+		t.Errorf("exit code %d, want 0", code)
+	}
 }

@@ -27,12 +27,20 @@ Usage:
 
 Commands:
   run       serve APISIX on the socket named by APISIX_LISTEN_ADDRESS
+  check     compile scripts and test files, validate sample confs
+  test      run the test_* functions of the *_test.star files
+  call      run one request through a script or chain offline, print the decision
+  fmt       format scripts in the standard Starlark style (buildifier)
+  bench     measure a script in process, or runners over their socket
   version   print the version
+  help      print this text, or a command's with "help <command>"
 
-Run "scriptrunner <command> -h" for the flags of a command.
+Run "scriptrunner <command> -h" for the flags and examples of a command.
+See docs/tools.md.
 `
 
-// run dispatches a subcommand and returns the process exit code.
+// run dispatches a subcommand and returns the process exit code: 0 for
+// success, 1 when the command failed, 2 for a usage error.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
@@ -41,10 +49,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "run":
 		return runServe(ctx, args[1:], os.Environ, stderr)
+	case "check":
+		return runCheck(args[1:], stdout, stderr)
+	case "test":
+		return runTest(args[1:], stdout, stderr)
+	case "call":
+		return runCall(args[1:], os.Stdin, stdout, stderr)
+	case "fmt":
+		return runFmt(args[1:], stdout, stderr)
+	case "bench":
+		return runBench(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
-		fmt.Fprintln(stdout, versionString())
-		return 0
+		return runVersion(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
+		if len(args) > 1 && args[0] == "help" && args[1] != "help" {
+			return run(ctx, []string{args[1], "-h"}, stdout, stderr)
+		}
 		fmt.Fprint(stdout, usage)
 		return 0
 	}

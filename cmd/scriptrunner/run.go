@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/scriptrunner/scriptrunner/engine"
+	"github.com/scriptrunner/scriptrunner/internal/metrics"
 	"github.com/scriptrunner/scriptrunner/internal/runner"
 	"github.com/scriptrunner/scriptrunner/protocol"
 )
@@ -56,6 +58,7 @@ func newRunFlags(stderr io.Writer) (*flag.FlagSet, *string) {
 
 func runServe(ctx context.Context, args []string, environ func() []string, stderr io.Writer) int {
 	fs, configFile := newRunFlags(stderr)
+	args, cpuProfile := cutCPUProfileFlag(args) // hidden, for docs/bench.md
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -74,20 +77,28 @@ func runServe(ctx context.Context, args []string, environ func() []string, stder
 		fmt.Fprintf(stderr, "scriptrunner run: %v\n", err)
 		return 1
 	}
-	log, err := newLogger(cfg.LogLevel, stderr)
+	log, scriptLog, err := newLoggers(cfg.LogLevel, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "scriptrunner run: %v\n", err)
 		return 1
 	}
 	defer log.Sync()
-	if err := serve(ctx, cfg, log); err != nil {
+	stopProfile, err := startCPUProfile(cpuProfile)
+	if err != nil {
+		fmt.Fprintf(stderr, "scriptrunner run: %v\n", err)
+		return 1
+	}
+	defer stopProfile()
+	if err := serve(ctx, cfg, log, scriptLog); err != nil {
 		log.Error("runner stopped", zap.Error(err))
 		return 1
 	}
 	return 0
 }
 
-func serve(ctx context.Context, cfg config, log *zap.Logger) error {
+// serve runs the runner until ctx is done or the parent is gone. log is
+// the runner's logger, scriptLog the one for the scripts' log module.
+func serve(ctx context.Context, cfg config, log, scriptLog *zap.Logger) error {
 	mode, err := strconv.ParseUint(cfg.SocketMode, 8, 32)
 	if err != nil || mode > 0o777 {
 		return fmt.Errorf("socket_mode %q: want octal permission bits such as 0766", cfg.SocketMode)
@@ -95,24 +106,74 @@ func serve(ctx context.Context, cfg config, log *zap.Logger) error {
 	if fi, err := os.Stat(cfg.Scripts); err != nil || !fi.IsDir() {
 		return fmt.Errorf("scripts directory %q: not a readable directory", cfg.Scripts)
 	}
-	eng := engine.New(engine.Config{
+	onError, err := engine.ParseErrorPolicy(cfg.OnError)
+	if err != nil {
+		return err
+	}
+	if cfg.MaxDepth < 1 || cfg.MaxDepth > 100_000 {
+		return fmt.Errorf("max_depth %d: want 1 to 100000", cfg.MaxDepth)
+	}
+	var m *metrics.Metrics
+	var ready atomic.Bool
+	var srv *protocol.Server
+	var r *runner.Runner
+	if cfg.MetricsAddr != "" {
+		m = metrics.New(metrics.Sources{
+			OpenConns: func() int { return srv.OpenConns() },
+			Confs:     func() int { return r.Confs() },
+		})
+		m.OnCollapse(func(name string) {
+			log.Warn("script metric has too many label sets; further ones are counted as \"other\"", zap.String("metric", name))
+		})
+		stopMetrics, err := serveMetrics(cfg.MetricsAddr, m, ready.Load, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
+	store, closeStore, err := newStore(cfg, m, log)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	ecfg := engine.Config{
 		Dir:          cfg.Scripts,
 		MaxSteps:     cfg.MaxSteps,
 		Timeout:      cfg.Timeout,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		ErrorStatus:  cfg.ErrorStatus,
 		Pinned:       true, // changes arrive through hot reload
-	}, log)
-	r := runner.New(eng, runner.Config{ConfTTL: cfg.ConfExpire * 12 / 10}, log)
+
+		OnError:          onError,
+		MaxBuildBytes:    cfg.MaxBuildBytes,
+		MaxResponseBytes: cfg.MaxRespBytes,
+		MaxDepth:         cfg.MaxDepth,
+
+		Store:          store, // nil: a MemoryStore bounded by SharedMax*
+		SharedMaxKeys:  cfg.SharedMaxKeys,
+		SharedMaxBytes: cfg.SharedMaxBytes,
+		EnvAllow:       cfg.EnvAllow,
+		LookupEnv:      cfg.LookupEnv,
+		LogRate:        cfg.LogRate,
+		LogBurst:       cfg.LogBurst,
+		ScriptLog:      scriptLog,
+	}
+	rcfg := runner.Config{ConfTTL: cfg.ConfExpire * 12 / 10, TestScript: reloadTests(cfg.Scripts)}
+	if m != nil {
+		ecfg.Observer, ecfg.Metrics, rcfg.Observer = m, m, m
+	}
+	eng := engine.New(ecfg, log)
+	r = runner.New(eng, rcfg, log)
 	defer r.Close()
 
 	ln, err := runner.ListenWait(cfg.ListenPath, os.FileMode(mode), cfg.SocketWait)
 	if err != nil {
 		return err
 	}
-	srv := &protocol.Server{Handler: r, Logger: log}
+	srv = &protocol.Server{Handler: r, Logger: log}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	ready.Store(true)
 	log.Info("listening", zap.String("socket", "unix:"+ln.Path()), zap.String("scripts", cfg.Scripts),
 		zap.String("version", versionString()))
 
@@ -141,6 +202,7 @@ wait:
 			break wait
 		}
 	}
+	ready.Store(false)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
@@ -183,16 +245,19 @@ func watchParent(ctx context.Context, enabled bool) <-chan struct{} {
 	return gone
 }
 
-// newLogger builds the JSON logger on stderr. Repeated messages are
-// sampled, so a failing script cannot flood APISIX's error log.
-func newLogger(level string, w io.Writer) (*zap.Logger, error) {
+// newLoggers builds the JSON loggers on w: the runner's, which samples
+// repeated messages so that a failing script cannot flood APISIX's error
+// log, and the one for the scripts' log module, which does not sample
+// (the log module limits each script's rate and reports what it dropped).
+// Both write through one locked writer.
+func newLoggers(level string, w io.Writer) (log, scriptLog *zap.Logger, err error) {
 	lvl, err := zapcore.ParseLevel(level)
 	if err != nil {
-		return nil, fmt.Errorf("log_level %q: want debug, info, warn or error", level)
+		return nil, nil, fmt.Errorf("log_level %q: want debug, info, warn or error", level)
 	}
 	enc := zap.NewProductionEncoderConfig()
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
-	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(w), lvl)
-	core = zapcore.NewSamplerWithOptions(core, time.Second, 10, 100)
-	return zap.New(core), nil
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(w)), lvl)
+	sampled := zapcore.NewSamplerWithOptions(core, time.Second, 10, 100)
+	return zap.New(sampled), zap.New(core), nil
 }

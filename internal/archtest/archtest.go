@@ -36,8 +36,16 @@ var Rules = []Rule{
 		Deny: []string{"github.com/google/flatbuffers", "github.com/knadh/koanf"}},
 	{Package: "internal/runner", Allow: []string{"protocol", "protocol/internal/", "engine", "bindings"},
 		Deny: []string{"github.com/knadh/koanf"}},
+	// The offline tools of script authors (check, test, call, fmt) run
+	// scripts through the engine, never through the protocol.
+	{Package: "internal/authoring", Allow: []string{"engine", "bindings"},
+		Deny: []string{"github.com/google/flatbuffers", "github.com/knadh/koanf"}},
 	{Package: "internal/runner/runnertest", Allow: []string{"internal/runner", "protocol", "protocol/protocoltest", "protocol/internal/", "engine", "bindings"},
 		Deny: []string{"github.com/knadh/koanf"}},
+	// The Redis store implements bindings.Store with go-redis; it reports
+	// failures through an observer interface, not to Prometheus directly.
+	{Package: "internal/redisstore", Allow: []string{"bindings"},
+		Deny: []string{"github.com/google/flatbuffers", "github.com/knadh/koanf", "github.com/prometheus"}},
 }
 
 // Violation is one forbidden dependency.

@@ -45,7 +45,11 @@ func TestCheckCatches(t *testing.T) {
 		{"engine imports protocol", map[string][]string{m + "engine": {m + "bindings", m + "protocol"}}, m + "protocol"},
 		{"runner imports cmd", map[string][]string{m + "internal/runner": {m + "cmd/scriptrunner"}}, m + "cmd/scriptrunner"},
 		{"bindings uses zap", map[string][]string{m + "bindings": {"go.uber.org/zap/zapcore"}}, "go.uber.org/zap/zapcore"},
+		{"authoring imports protocol", map[string][]string{m + "internal/authoring": {m + "engine", m + "protocol"}}, m + "protocol"},
+		{"authoring imports runner", map[string][]string{m + "internal/authoring": {m + "internal/runner"}}, m + "internal/runner"},
 		{"engine uses koanf", map[string][]string{m + "engine": {"github.com/knadh/koanf/v2"}}, "github.com/knadh/koanf/v2"},
+		{"redisstore imports engine", map[string][]string{m + "internal/redisstore": {m + "bindings", m + "engine"}}, m + "engine"},
+		{"redisstore uses prometheus", map[string][]string{m + "internal/redisstore": {"github.com/prometheus/client_golang/prometheus"}}, "github.com/prometheus/client_golang/prometheus"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -31,6 +31,7 @@ type Metrics struct {
 	extraInfo   *prometheus.CounterVec   // kind
 	tokenMisses prometheus.Counter
 	reloads     *prometheus.CounterVec // result
+	storeErrors *prometheus.CounterVec // op
 	scriptInfo  *prometheus.GaugeVec   // script, sha256
 
 	mu       sync.Mutex
@@ -71,13 +72,17 @@ func New(src Sources) *Metrics {
 			Name: "scriptrunner_reloads_total",
 			Help: "Script reloads by result (ok, rejected, deleted).",
 		}, []string{"result"}),
+		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scriptrunner_store_errors_total",
+			Help: "Shared-store operations (get, set, incr, delete, cas, allow, ping) that failed because the Redis backend could not be used.",
+		}, []string{"op"}),
 		scriptInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "scriptrunner_script_info",
 			Help: "1 for the version (sha256) of each script currently installed.",
 		}, []string{"script", "sha256"}),
 	}
 	m.user = newUserMetrics(m.reg)
-	m.reg.MustRegister(m.calls, m.duration, m.steps, m.extraInfo, m.tokenMisses, m.reloads, m.scriptInfo,
+	m.reg.MustRegister(m.calls, m.duration, m.steps, m.extraInfo, m.tokenMisses, m.reloads, m.storeErrors, m.scriptInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if src.OpenConns != nil {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -114,6 +119,10 @@ func (m *Metrics) ObserveTokenMiss() { m.tokenMisses.Inc() }
 
 // ObserveReload records a reload result.
 func (m *Metrics) ObserveReload(result string) { m.reloads.WithLabelValues(result).Inc() }
+
+// ObserveStoreError records a shared-store operation that failed because
+// its backend could not be used (redisstore.Observer).
+func (m *Metrics) ObserveStoreError(op string) { m.storeErrors.WithLabelValues(op).Inc() }
 
 // ObserveScriptVersion exports sha as the installed version of script;
 // an empty sha removes it.

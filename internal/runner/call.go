@@ -145,17 +145,29 @@ func (r *Runner) HTTPRespCall(call *protocol.Call, req *protocol.HTTPRespCallReq
 	return nil
 }
 
-// report logs a failed call once, with script, version, request id and
-// backtrace. Successful calls log nothing.
+// report logs each handler failure of a call once, with script, version,
+// request id, the policy that applied and the backtrace: those the
+// on_error: continue policy passed over, then the one that answered the
+// call with the error status. Successful calls log nothing.
 func (r *Runner) report(res engine.Result, id uint32, call *protocol.Call) {
-	if res.Err == nil {
-		return
+	for _, e := range res.Continued {
+		r.logFailure("script failed; continuing without its changes (on_error: continue)", e, res, id, call)
 	}
-	e := res.Err
-	r.log.Error("script failed; answered with the error status",
+	if res.Err != nil {
+		r.logFailure("script failed; answered with the error status", res.Err, res, id, call)
+	}
+}
+
+func (r *Runner) logFailure(msg string, e *engine.ScriptError, res engine.Result, id uint32, call *protocol.Call) {
+	outcome := "error"
+	if e.Timeout {
+		outcome = "timeout"
+	}
+	r.log.Error(msg,
 		zap.String("script", e.Script), zap.String("version", e.Version),
 		zap.String("phase", e.Phase), zap.Uint32("request_id", id),
-		zap.Stringer("outcome", res.Outcome), zap.Error(e.Err),
+		zap.String("on_error", e.Policy.String()),
+		zap.String("outcome", outcome), zap.Error(e.Err),
 		zap.String("backtrace", e.Backtrace), zap.Uint64("steps", res.Steps),
 		zap.Int("extra_info", call.Count()))
 }

@@ -74,7 +74,8 @@ def on_request(req, conf):
         req.set_body("x" * (16 << 20))
 `),
 	}
-	h := runnertest.Start(t, scripts, engine.Config{Timeout: 20 * time.Second})
+	// No max_response_bytes, so that the frame limit is what stops it.
+	h := runnertest.Start(t, scripts, engine.Config{Timeout: 20 * time.Second, MaxResponseBytes: -1})
 	confs := []runnertest.Conf{{Name: "huge", Value: []byte(`{}`)}}
 	got := h.Run(t, runnertest.Exchange{Confs: confs, Request: &protocoltest.ReqCall{ID: 1, Path: "/huge"}})
 	if got.Reply.Err == nil || *got.Reply.Err != protocol.CodeServiceUnavailable {

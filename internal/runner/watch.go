@@ -50,6 +50,9 @@ func (r *Runner) Watch(ctx context.Context, dir string, interval time.Duration) 
 				events = nil
 				continue
 			}
+			if ev.Name == filepath.Join(dir, "lib") && ev.Has(fsnotify.Create) {
+				w.Add(ev.Name) // lib/ made after the watch started
+			}
 			name, isLib := scriptOf(dir, ev.Name)
 			switch {
 			case isLib:
@@ -89,7 +92,7 @@ func scriptOf(dir, path string) (name string, lib bool) {
 	if err != nil {
 		return "", false
 	}
-	if strings.HasPrefix(rel, "lib"+string(filepath.Separator)) {
+	if rel == "lib" || strings.HasPrefix(rel, "lib"+string(filepath.Separator)) {
 		return "", true
 	}
 	base, ok := strings.CutSuffix(rel, ".star")

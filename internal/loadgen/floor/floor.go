@@ -1,0 +1,192 @@
+// Package floor is a benchmark-only runner that does the least any runner
+// must: read each frame into a reused buffer and answer it. A PrepareConf
+// gets a token, an HTTPReqCall an empty Rewrite echoing its id, an
+// HTTPRespCall an empty answer, built with one reused encoder per
+// connection. It reads no conf, runs nothing and asks for no ExtraInfo, so
+// its throughput is the floor set by the socket, the scheduler and the
+// frame codec; scriptrunner is measured against it (docs/bench.md).
+//
+// It is not a runner for APISIX: it checks nothing.
+package floor
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"github.com/scriptrunner/scriptrunner/protocol"
+)
+
+// Server serves the floor protocol. Its methods are safe for concurrent
+// use.
+type Server struct {
+	token atomic.Uint32
+
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  map[net.Conn]struct{}
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// ErrClosed is returned by Serve after Close.
+var ErrClosed = errors.New("floor: server closed")
+
+// Serve accepts connections on ln until Close, one goroutine each.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	s.ln = ln
+	s.conns = map[net.Conn]struct{}{}
+	s.mu.Unlock()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return ErrClosed
+			}
+			return err
+		}
+		if !s.track(nc) {
+			nc.Close()
+			return ErrClosed
+		}
+		go s.serve(nc)
+	}
+}
+
+func (s *Server) track(nc net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[nc] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+// Close stops accepting, closes every connection and waits for their
+// goroutines.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	for nc := range s.conns {
+		nc.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Server) serve(nc net.Conn) {
+	defer func() {
+		nc.Close()
+		s.mu.Lock()
+		delete(s.conns, nc)
+		s.mu.Unlock()
+		s.wg.Done()
+	}()
+	c := conn{r: bufio.NewReaderSize(nc, 8<<10), enc: protocol.GetEncoder()}
+	defer protocol.PutEncoder(c.enc)
+	c.rewrite.Action = protocol.ActionRewrite
+	for {
+		t, err := c.read()
+		if err != nil {
+			return
+		}
+		out, ok := c.answer(t, s)
+		if _, err := nc.Write(out); err != nil || !ok {
+			return
+		}
+	}
+}
+
+// conn is one connection's reused state.
+type conn struct {
+	r       *bufio.Reader
+	hdr     [protocol.HeaderSize]byte
+	buf     []byte
+	enc     *protocol.Encoder
+	rewrite protocol.ReqCallReply
+	resp    protocol.RespCallReply
+}
+
+// read reads one frame into the reused buffer.
+func (c *conn) read() (protocol.Type, error) {
+	if _, err := io.ReadFull(c.r, c.hdr[:]); err != nil {
+		return 0, err
+	}
+	n := int(c.hdr[1])<<16 | int(c.hdr[2])<<8 | int(c.hdr[3])
+	if cap(c.buf) < n {
+		c.buf = make([]byte, n)
+	}
+	c.buf = c.buf[:n]
+	_, err := io.ReadFull(c.r, c.buf)
+	return protocol.Type(c.hdr[0]), err
+}
+
+// answer encodes the reply to the frame in c.buf; ok is false when the
+// connection must close after it.
+func (c *conn) answer(t protocol.Type, s *Server) (frame []byte, ok bool) {
+	switch t {
+	case protocol.TypePrepareConf:
+		return c.enc.PrepareConf(s.token.Add(1)), true
+	case protocol.TypeHTTPReqCall:
+		if id, ok := ID(c.buf); ok {
+			f, err := c.enc.ReqCall(id, &c.rewrite)
+			return f, err == nil
+		}
+	case protocol.TypeHTTPRespCall:
+		if id, ok := ID(c.buf); ok {
+			f, err := c.enc.RespCall(id, &c.resp)
+			return f, err == nil
+		}
+	}
+	return c.enc.Error(protocol.CodeBadRequest), false
+}
+
+// ID reads field 0 (the uint32 id) of the root table of a FlatBuffers
+// payload, as HTTPReqCall.Req and HTTPRespCall.Req carry it, without
+// decoding anything else. An absent id is 0; ok is false when the payload
+// is too short for the offsets it declares.
+func ID(p []byte) (id uint32, ok bool) {
+	if len(p) < 4 {
+		return 0, false
+	}
+	pos := int64(binary.LittleEndian.Uint32(p))
+	if pos+4 > int64(len(p)) {
+		return 0, false
+	}
+	vt := pos - int64(int32(binary.LittleEndian.Uint32(p[pos:])))
+	if vt < 0 || vt+4 > int64(len(p)) {
+		return 0, false
+	}
+	if binary.LittleEndian.Uint16(p[vt:]) < 6 {
+		return 0, true // vtable without field 0
+	}
+	if vt+6 > int64(len(p)) {
+		return 0, false
+	}
+	off := int64(binary.LittleEndian.Uint16(p[vt+4:]))
+	if off == 0 {
+		return 0, true
+	}
+	if pos+off+4 > int64(len(p)) {
+		return 0, false
+	}
+	return binary.LittleEndian.Uint32(p[pos+off:]), true
+}
