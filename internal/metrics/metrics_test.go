@@ -79,7 +79,7 @@ func TestScrapeAfterKnownTraffic(t *testing.T) {
 		call("no", token)
 	}
 	call("boom", token)
-	call("ok", token+1) // unknown token
+	call("ok", token+1)     // unknown token
 	conn = h.Server.Dial(t) // APISIX closes a connection after an error
 
 	got := scrape(t, srv.URL+"/metrics")
@@ -87,11 +87,11 @@ func TestScrapeAfterKnownTraffic(t *testing.T) {
 		`scriptrunner_calls_total{outcome="continue",phase="request",script="f"}`: "3",
 		`scriptrunner_calls_total{outcome="stop",phase="request",script="f"}`:     "2",
 		`scriptrunner_calls_total{outcome="error",phase="request",script="f"}`:    "1",
-		`scriptrunner_extra_info_total{kind="var"}`:                              "6",
+		`scriptrunner_extra_info_total{kind="var"}`:                               "6",
 		`scriptrunner_conf_token_misses_total`:                                    "1",
-		`scriptrunner_call_duration_seconds_count{phase="request"}`:              "6",
-		`scriptrunner_call_steps_count{phase="request"}`:                         "6",
-		`scriptrunner_confs`:                                                      "1",
+		`scriptrunner_call_duration_seconds_count{phase="request"}`:               "6",
+		`scriptrunner_call_steps_count{phase="request"}`:                          "6",
+		`scriptrunner_confs`: "1",
 		`scriptrunner_script_info{script="f",sha256="` + h.Runner.ScriptSHA256("f") + `"}`: "1",
 	}
 	for series, v := range want {
