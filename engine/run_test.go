@@ -289,7 +289,7 @@ def on_request(req, conf):
         i += 1
 `,
 		"calib": `
-LIMITS = {"steps": 1000000000}
+LIMITS = {"steps": 1000000000, "timeout_ms": 60000}
 def on_request(req, conf):
     n = int(req.var("n"))
     i = 0
@@ -303,6 +303,7 @@ def on_request(req, conf):
         pass
 `,
 		"work": `
+LIMITS = {"timeout_ms": 60000}
 def on_request(req, conf):
     i = 0
     while i < 3000:
@@ -624,7 +625,7 @@ def on_request(req, conf):
         pass
 `,
 		"next": `
-LIMITS = {"steps": 1000000000}
+LIMITS = {"steps": 1000000000, "timeout_ms": 60000}
 def on_request(req, conf):
     req.headers.get("x-start")
     while req.headers.get("x-released") != "yes":
