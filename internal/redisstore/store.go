@@ -208,7 +208,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	err := s.rdb.Ping(ctx).Err()
 	if err != nil {
 		s.rep.failure("ping", err)
-		return fmt.Errorf("redis store: %w", err)
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	s.rep.success()
 	return nil
