@@ -10,18 +10,13 @@ import (
 // ResponseValue is the Starlark `resp` of the response phase
 // (HTTPRespCall). Pooled like RequestValue.
 type ResponseValue struct {
-	src    Response
-	limits Limits
+	message
+	src Response
 
 	headers *View
-	vars    map[string]starlark.Value
 
 	status    int
 	statusSet bool
-
-	body      []byte
-	bodyKnown bool
-	bodySet   bool
 
 	methods starlark.StringDict
 }
@@ -30,35 +25,24 @@ var responseAttrNames = []string{"body", "headers", "id", "json", "set_body", "s
 
 // NewResponseValue returns an empty response value with its methods bound.
 func NewResponseValue() *ResponseValue {
-	r := &ResponseValue{headers: newView(respHeaders)}
-	r.methods = starlark.StringDict{
-		"var":      starlark.NewBuiltin("var", r.varFn),
-		"body":     starlark.NewBuiltin("body", r.bodyFn),
-		"text":     starlark.NewBuiltin("text", r.textFn),
-		"json":     starlark.NewBuiltin("json", r.jsonFn),
-		"set_body": starlark.NewBuiltin("set_body", r.setBody),
-	}
+	r := &ResponseValue{message: message{what: "response"}, headers: newView(respHeaders)}
+	r.methods = r.message.builtins()
 	return r
 }
 
 // Reset prepares r for a new call on src.
 func (r *ResponseValue) Reset(src Response, limits Limits) {
-	r.src, r.limits = src, limits
+	r.src = src
+	r.message.reset(src, limits)
 	r.headers.reset(src.Headers())
-	clear(r.vars)
 	r.status, r.statusSet = 0, false
-	r.body, r.bodyKnown, r.bodySet = nil, false, false
 }
-
-// SetLimits changes the limits for the next handler of the chain.
-func (r *ResponseValue) SetLimits(l Limits) { r.limits = l }
 
 // Release drops the references to the host response after a call.
 func (r *ResponseValue) Release() {
 	r.headers.reset(nil)
 	r.src = nil
-	r.body = nil
-	clear(r.vars)
+	r.message.release()
 }
 
 // hopHeaders are left out of the complete header list sent back: nginx
@@ -176,68 +160,6 @@ func (r *ResponseValue) SetField(name string, val starlark.Value) error {
 	}
 	r.status, r.statusSet = status, true
 	return nil
-}
-
-func (r *ResponseValue) varFn(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	return fetchVar(r.src, &r.vars, b, args, kwargs)
-}
-
-func (r *ResponseValue) currentBody(fn string) ([]byte, error) {
-	if r.bodyKnown {
-		return r.body, checkBodyCap(fn, "response", len(r.body), r.limits)
-	}
-	b, err := fetchBody(r.src, fn, "response", r.limits)
-	if err != nil {
-		return nil, err
-	}
-	r.body, r.bodyKnown = b, true
-	return b, nil
-}
-
-func (r *ResponseValue) bodyFn(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 0); err != nil {
-		return nil, err
-	}
-	body, err := r.currentBody(b.Name())
-	if err != nil {
-		return nil, err
-	}
-	return starlark.Bytes(body), nil
-}
-
-func (r *ResponseValue) textFn(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 0); err != nil {
-		return nil, err
-	}
-	body, err := r.currentBody(b.Name())
-	if err != nil {
-		return nil, err
-	}
-	return starlark.String(body), nil
-}
-
-func (r *ResponseValue) jsonFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 0); err != nil {
-		return nil, err
-	}
-	body, err := r.currentBody(b.Name())
-	if err != nil {
-		return nil, err
-	}
-	return decodeBodyJSON(thread, b.Name(), body)
-}
-
-func (r *ResponseValue) setBody(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var v starlark.Value
-	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 1, &v); err != nil {
-		return nil, err
-	}
-	body, err := newBody(thread, b.Name(), v)
-	if err != nil {
-		return nil, err
-	}
-	r.body, r.bodyKnown, r.bodySet = body, true, true
-	return starlark.None, nil
 }
 
 var (
