@@ -153,8 +153,8 @@ func benchInProcess(f *benchFlags, confs []loadgen.Conf, stdout, stderr io.Write
 	if f.json {
 		return writeJSON(stdout, stderr, res)
 	}
-	fmt.Fprintf(stdout, "%d calls  %.0f ns/op  %.1f allocs/op  %.0f B/op  %.1f steps/op  (%s: %s)\n",
-		res.Ops, res.NsPerOp, res.AllocsPerOp, res.BytesPerOp, res.StepsPerOp, res.Outcome, res.Reply)
+	fmt.Fprintf(stdout, "%d calls  %.0f ns/op  %.0f cpu-ns/op  %.1f allocs/op  %.0f B/op  %.1f steps/op  (%s: %s)\n",
+		res.Ops, res.NsPerOp, res.CPUNsPerOp, res.AllocsPerOp, res.BytesPerOp, res.StepsPerOp, res.Outcome, res.Reply)
 	return 0
 }
 

@@ -86,8 +86,8 @@ func TestHistogramEmptyMergeReset(t *testing.T) {
 }
 
 func TestHistogramRecordAllocs(t *testing.T) {
-	if testing.Short() {
-		t.Skip("allocation counts need a full run")
+	if testing.Short() || raceEnabled {
+		t.Skip("allocation counts need a full, non-race run")
 	}
 	h := new(Histogram)
 	if got := testing.AllocsPerRun(1000, func() { h.Record(1234 * time.Microsecond) }); got != 0 {

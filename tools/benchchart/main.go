@@ -6,6 +6,8 @@
 //
 //	benchchart [-o docs/bench.svg] [-title T] report.json...
 //
+// An output name ending in .png gives a PNG instead.
+//
 // Every runner label found in the reports becomes one series; a label
 // measured more than once at a connection count (rounds, several reports)
 // is drawn at its median.
@@ -23,11 +25,13 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
 )
 
@@ -77,7 +81,7 @@ func run(out, title string, files []string) error {
 	if err != nil {
 		return err
 	}
-	if err := render(w, title, all); err != nil {
+	if err := render(w, strings.HasSuffix(out, ".png"), title, all); err != nil {
 		w.Close()
 		return err
 	}
@@ -151,8 +155,8 @@ func colorOf(label string, i int) color.RGBA {
 	return others[i%len(others)]
 }
 
-// render draws the two panels side by side as SVG on w.
-func render(w io.Writer, title string, all []result) error {
+// render draws the two panels side by side as SVG, or PNG, on w.
+func render(w io.Writer, png bool, title string, all []result) error {
 	ss := collect(all)
 	var ticks []plot.Tick
 	for _, s := range ss {
@@ -175,11 +179,20 @@ func render(w io.Writer, title string, all []result) error {
 	}
 	left.Title.Text = join(title, "throughput")
 	right.Title.Text = join(title, "p99 latency")
+	left.Y.Min = 0
 	right.Y.Scale = plot.LogScale{}
 	right.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 
 	const width, height = 10 * vg.Inch, 4 * vg.Inch
-	img := vgsvg.New(width, height)
+	var img interface {
+		vg.CanvasSizer
+		io.WriterTo
+	}
+	if png {
+		img = vgimg.PngCanvas{Canvas: vgimg.New(width, height)}
+	} else {
+		img = vgsvg.New(width, height)
+	}
 	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Millimeter * 6, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
 	plots := [][]*plot.Plot{{left, right}}
 	canvases := plot.Align(plots, tiles, draw.New(img))

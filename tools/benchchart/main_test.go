@@ -15,7 +15,7 @@ func TestRender(t *testing.T) {
 		{Label: "scriptrunner", Conns: 16, CallsPerSec: 40000, P99US: 1400},
 	}
 	var b bytes.Buffer
-	if err := render(&b, "test", all); err != nil {
+	if err := render(&b, false, "test", all); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(b.String(), "<svg") || !strings.Contains(b.String(), "scriptrunner") {
