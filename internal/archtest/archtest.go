@@ -26,9 +26,15 @@ type Rule struct {
 
 // Rules are design.md's import rules.
 var Rules = []Rule{
+	// The binary links no test helpers (and so not package testing).
+	{Package: "cmd/scriptrunner", Allow: []string{"bindings", "engine", "protocol", "protocol/apisix", "protocol/internal/",
+		"internal/runner", "internal/metrics", "internal/authoring", "internal/loadgen", "internal/loadgen/floor", "internal/redisstore"},
+		Deny: []string{"testing"}},
 	{Package: "protocol", Allow: []string{"protocol/internal/"},
 		Deny: []string{"go.starlark.net", "github.com/knadh/koanf"}},
-	{Package: "protocol/protocoltest", Allow: []string{"protocol", "protocol/internal/"},
+	{Package: "protocol/apisix", Allow: []string{"protocol", "protocol/internal/"},
+		Deny: []string{"go.starlark.net", "github.com/knadh/koanf", "testing"}},
+	{Package: "protocol/protocoltest", Allow: []string{"protocol", "protocol/apisix", "protocol/internal/"},
 		Deny: []string{"go.starlark.net", "github.com/knadh/koanf"}},
 	{Package: "bindings", Allow: nil,
 		Deny: []string{"github.com/google/flatbuffers", "go.uber.org/zap", "github.com/knadh/koanf"}},

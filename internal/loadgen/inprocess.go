@@ -9,7 +9,7 @@ import (
 	"github.com/scriptrunner/scriptrunner/engine"
 	"github.com/scriptrunner/scriptrunner/internal/runner"
 	"github.com/scriptrunner/scriptrunner/protocol"
-	"github.com/scriptrunner/scriptrunner/protocol/protocoltest"
+	"github.com/scriptrunner/scriptrunner/protocol/apisix"
 )
 
 // InProcessOptions configures InProcess.
@@ -144,7 +144,7 @@ func newInProc(o InProcessOptions) (*inProc, InProcessResult, error) {
 	}
 	req := Request(o.Confs, o.Deny)
 	req.ConfToken = token
-	payload, err := protocoltest.EncodeReqCall(req)
+	payload, err := apisix.EncodeReqCall(req)
 	if err != nil {
 		r.Close()
 		return nil, InProcessResult{}, err
@@ -161,7 +161,7 @@ func newInProc(o InProcessOptions) (*inProc, InProcessResult, error) {
 		r.Close()
 		return nil, InProcessResult{}, fmt.Errorf("loadgen: first call: %w", err)
 	}
-	reply, err := protocoltest.DecodeReply(protocol.Type(frame[0]), frame[protocol.HeaderSize:])
+	reply, err := apisix.DecodeReply(protocol.Type(frame[0]), frame[protocol.HeaderSize:])
 	if err != nil {
 		r.Close()
 		return nil, InProcessResult{}, err

@@ -11,7 +11,7 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/scriptrunner/scriptrunner/protocol/protocoltest"
+	"github.com/scriptrunner/scriptrunner/protocol/apisix"
 )
 
 // Conf is one entry of the conf list sent in PrepareConf: a plugin (script)
@@ -30,10 +30,10 @@ func ParseConf(s string) (Conf, error) {
 	return Conf{Name: name, Value: value}, nil
 }
 
-func kvs(confs []Conf) []protocoltest.KV {
-	out := make([]protocoltest.KV, len(confs))
+func kvs(confs []Conf) []apisix.KV {
+	out := make([]apisix.KV, len(confs))
 	for i, c := range confs {
-		out[i] = protocoltest.KV{Name: c.Name, Value: c.Value}
+		out[i] = apisix.KV{Name: c.Name, Value: c.Value}
 	}
 	return out
 }
@@ -43,7 +43,7 @@ func kvs(confs []Conf) []protocoltest.KV {
 // "key" strings (bench_filter's conf), that header carries the key, so the
 // filter takes its allow path; deny sends a wrong key instead. Without
 // such a conf the tenth header is x-api-key: secret.
-func Request(confs []Conf, deny bool) protocoltest.ReqCall {
+func Request(confs []Conf, deny bool) apisix.ReqCall {
 	name, key := "x-api-key", "secret"
 	for _, c := range confs {
 		var v struct{ Header, Key string }
@@ -55,11 +55,11 @@ func Request(confs []Conf, deny bool) protocoltest.ReqCall {
 	if deny {
 		key += "-wrong"
 	}
-	return protocoltest.ReqCall{
+	return apisix.ReqCall{
 		ID: 4194311, Method: "GET", Path: "/api/v1/orders/1234",
 		SrcIP: netip.MustParseAddr("10.1.2.3"),
-		Args:  protocoltest.KVs("page", "2", "size", "50", "sort", "created"),
-		Headers: protocoltest.KVs(
+		Args:  apisix.KVs("page", "2", "size", "50", "sort", "created"),
+		Headers: apisix.KVs(
 			"host", "api.example.com",
 			"user-agent", "Mozilla/5.0 (X11; Linux x86_64)",
 			"accept", "application/json",
@@ -86,7 +86,7 @@ func DefaultVars() map[string]string {
 }
 
 // summarize renders a decoded reply in one short line.
-func summarize(r protocoltest.Reply) string {
+func summarize(r apisix.Reply) string {
 	switch {
 	case r.Err != nil:
 		return "error " + r.Err.String()

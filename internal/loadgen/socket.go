@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/scriptrunner/scriptrunner/protocol"
-	"github.com/scriptrunner/scriptrunner/protocol/protocoltest"
+	"github.com/scriptrunner/scriptrunner/protocol/apisix"
 )
 
 // Options configures one socket measurement (Run).
@@ -34,7 +34,7 @@ type Options struct {
 	Confs []Conf
 	// Request is the HTTPReqCall sent back to back; its ConfToken is
 	// replaced by the connection's token.
-	Request protocoltest.ReqCall
+	Request apisix.ReqCall
 	// Vars answers ExtraInfo var questions; nil means DefaultVars().
 	// Unknown variables and bodies are answered as absent.
 	Vars map[string]string
@@ -279,7 +279,7 @@ func (w *worker) connect() error {
 	}
 	req := w.o.Request
 	req.ConfToken = token
-	payload, err := protocoltest.EncodeReqCall(req)
+	payload, err := apisix.EncodeReqCall(req)
 	if err != nil {
 		return err
 	}
@@ -292,7 +292,7 @@ func (w *worker) connect() error {
 }
 
 func (w *worker) prepare() (uint32, error) {
-	f, err := frame(protocol.TypePrepareConf, protocoltest.EncodePrepareConf(confKey(w.o.Confs), kvs(w.o.Confs)...))
+	f, err := frame(protocol.TypePrepareConf, apisix.EncodePrepareConf(confKey(w.o.Confs), kvs(w.o.Confs)...))
 	if err != nil {
 		return 0, err
 	}
@@ -303,7 +303,7 @@ func (w *worker) prepare() (uint32, error) {
 	if err != nil {
 		return 0, fmt.Errorf("PrepareConf: %w", err)
 	}
-	r, err := protocoltest.DecodeReply(t, payload)
+	r, err := apisix.DecodeReply(t, payload)
 	if err != nil {
 		return 0, err
 	}
@@ -390,7 +390,7 @@ func (w *worker) call() error {
 		switch t {
 		case protocol.TypeHTTPReqCall:
 			if w.reply == "" {
-				r, err := protocoltest.DecodeReply(t, payload)
+				r, err := apisix.DecodeReply(t, payload)
 				if err != nil {
 					return err
 				}
@@ -409,7 +409,7 @@ func (w *worker) call() error {
 				return err
 			}
 		case protocol.TypeError:
-			r, _ := protocoltest.DecodeReply(t, payload)
+			r, _ := apisix.DecodeReply(t, payload)
 			return fmt.Errorf("%w: %s", errRPC, summarize(r))
 		default:
 			return fmt.Errorf("unexpected frame type %s", t)
@@ -420,18 +420,18 @@ func (w *worker) call() error {
 // answer encodes the answer to a question seen for the first time and
 // caches it by the question's bytes.
 func (w *worker) answer(payload []byte) ([]byte, error) {
-	r, err := protocoltest.DecodeReply(protocol.TypeExtraInfo, payload)
+	r, err := apisix.DecodeReply(protocol.TypeExtraInfo, payload)
 	if err != nil {
 		return nil, err
 	}
 	var result []byte
 	ok := false
-	if r.Question.Kind == protocoltest.KindVar {
+	if r.Question.Kind == apisix.KindVar {
 		var v string
 		v, ok = w.o.Vars[r.Question.Name]
 		result = []byte(v)
 	}
-	ans, err := frame(protocol.TypeExtraInfo, protocoltest.EncodeExtraInfo(result, ok))
+	ans, err := frame(protocol.TypeExtraInfo, apisix.EncodeExtraInfo(result, ok))
 	if err != nil {
 		return nil, err
 	}

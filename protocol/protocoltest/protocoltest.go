@@ -25,6 +25,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/scriptrunner/scriptrunner/protocol/apisix"
 	"io"
 	"net"
 	"os"
@@ -33,6 +34,39 @@ import (
 	"time"
 
 	"github.com/scriptrunner/scriptrunner/protocol"
+)
+
+// The request and reply types and codecs live in package apisix, which
+// does not depend on package testing; they are re-exported here for
+// tests.
+type (
+	KV       = apisix.KV
+	ReqCall  = apisix.ReqCall
+	RespCall = apisix.RespCall
+	Answers  = apisix.Answers
+	Reply    = apisix.Reply
+	Stop     = apisix.Stop
+	Rewrite  = apisix.Rewrite
+	Resp     = apisix.Resp
+	Question = apisix.Question
+)
+
+// Question kinds.
+const (
+	KindVar      = apisix.KindVar
+	KindReqBody  = apisix.KindReqBody
+	KindRespBody = apisix.KindRespBody
+)
+
+// Codecs, see package apisix.
+var (
+	KVs               = apisix.KVs
+	EncodePrepareConf = apisix.EncodePrepareConf
+	EncodeReqCall     = apisix.EncodeReqCall
+	EncodeRespCall    = apisix.EncodeRespCall
+	EncodeExtraInfo   = apisix.EncodeExtraInfo
+	DecodeReply       = apisix.DecodeReply
+	JSON              = apisix.JSON
 )
 
 // maxSocketPath is the longest Unix socket path accepted on every platform
@@ -238,7 +272,7 @@ func (c *Conn) exchange(t protocol.Type, payload []byte, answer AnswerFunc) (Rep
 		}
 		q := *r.Question
 		questions = append(questions, q)
-		if !q.valid() {
+		if !q.Valid() {
 			return r, questions, fmt.Errorf("protocoltest: unknown ExtraInfo %s", q.Kind)
 		}
 		var result []byte

@@ -1,4 +1,4 @@
-package protocoltest
+package apisix
 
 import (
 	"encoding/json"
@@ -57,7 +57,7 @@ func (kv *KV) UnmarshalJSON(b []byte) error {
 // panics on an odd number of arguments.
 func KVs(nameValue ...string) []KV {
 	if len(nameValue)%2 != 0 {
-		panic("protocoltest: KVs needs name/value pairs")
+		panic("apisix: KVs needs name/value pairs")
 	}
 	kvs := make([]KV, 0, len(nameValue)/2)
 	for i := 0; i < len(nameValue); i += 2 {
@@ -172,7 +172,7 @@ func EncodeReqCall(r ReqCall) ([]byte, error) {
 	if r.Method != "" {
 		m, ok := protocol.ParseMethod(r.Method)
 		if !ok {
-			return nil, fmt.Errorf("protocoltest: method %q has no A6.Method value", r.Method)
+			return nil, fmt.Errorf("apisix: method %q has no A6.Method value", r.Method)
 		}
 		method = m
 	}
@@ -209,7 +209,7 @@ func EncodeReqCall(r ReqCall) ([]byte, error) {
 // EncodeRespCall returns the payload of an HTTPRespCall request.
 func EncodeRespCall(r RespCall) ([]byte, error) {
 	if r.Status < 0 || r.Status > 0xFFFF {
-		return nil, fmt.Errorf("protocoltest: status %d does not fit uint16", r.Status)
+		return nil, fmt.Errorf("apisix: status %d does not fit uint16", r.Status)
 	}
 	b := flatbuffers.NewBuilder(512)
 	headers := entries(b, r.Headers)

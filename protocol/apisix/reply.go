@@ -1,4 +1,4 @@
-package protocoltest
+package apisix
 
 import (
 	"bytes"
@@ -82,7 +82,7 @@ type Question struct {
 	Name string `json:"name,omitempty"`
 }
 
-func (q Question) valid() bool {
+func (q Question) Valid() bool {
 	return q.Kind == KindVar || q.Kind == KindReqBody || q.Kind == KindRespBody
 }
 
@@ -143,12 +143,12 @@ func JSON(v any) ([]byte, error) {
 func DecodeReply(t protocol.Type, payload []byte) (r Reply, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			r, err = Reply{Type: t}, fmt.Errorf("protocoltest: decode %s: malformed payload: %v", t, p)
+			r, err = Reply{Type: t}, fmt.Errorf("apisix: decode %s: malformed payload: %v", t, p)
 		}
 	}()
 	r.Type = t
 	if len(payload) < 4 {
-		return r, fmt.Errorf("protocoltest: decode %s: payload of %d bytes", t, len(payload))
+		return r, fmt.Errorf("apisix: decode %s: payload of %d bytes", t, len(payload))
 	}
 	switch t {
 	case protocol.TypeError:
@@ -166,7 +166,7 @@ func DecodeReply(t protocol.Type, payload []byte) (r Reply, err error) {
 		err = errors.New("unknown frame type")
 	}
 	if err != nil {
-		return r, fmt.Errorf("protocoltest: decode %s: %w", t, err)
+		return r, fmt.Errorf("apisix: decode %s: %w", t, err)
 	}
 	return r, nil
 }
