@@ -27,6 +27,7 @@ import (
 //	e[k] += y, e.f += y     ->  []=(op, e, k, y), .=(op, e, "f", y)
 //	r.join(...), r.replace(...), r.format(...), r.extend(...)
 //	                        ->  .()(r, "join", ...)
+//	r.join (not called)     ->  .(r, "join"), a metered bound method
 //
 // `+` and `%` with a number literal operand (`i + 1`, `n % 2`) cannot
 // make a string or list grow, nor can operations on two literals except
@@ -48,6 +49,7 @@ const (
 	hookAugItem = "[]="
 	hookAugAttr = ".="
 	hookMethod  = ".()"
+	hookAttr    = "."
 )
 
 // meteredMethods are the methods whose result can be much larger than
@@ -263,6 +265,10 @@ func guardExpr(e syntax.Expr) syntax.Expr {
 		e.Key, e.Value = guardExpr(e.Key), guardExpr(e.Value)
 	case *syntax.DotExpr:
 		e.X = guardExpr(e.X)
+		if meteredMethods[e.Name.Name] {
+			// f = sep.join; f(l) must be metered too
+			return hookCall(hookAttr, e.Dot, e.Name.NamePos, e.X, stringLit(e.Name.Name, e.NamePos))
+		}
 	case *syntax.IndexExpr:
 		e.X, e.Y = guardExpr(e.X), guardExpr(e.Y)
 	case *syntax.LambdaExpr:
@@ -309,7 +315,8 @@ func guardedPredeclared(pre starlark.StringDict) starlark.StringDict {
 	out[hookAugItem] = starlark.NewBuiltin(hookAugItem, augItemHook)
 	out[hookAugAttr] = starlark.NewBuiltin(hookAugAttr, augAttrHook)
 	out[hookMethod] = starlark.NewBuiltin(hookMethod, methodHook)
-	for _, name := range []string{"range", "str", "repr", "sorted"} {
+	out[hookAttr] = starlark.NewBuiltin(hookAttr, attrHook)
+	for _, name := range []string{"range", "str", "repr", "sorted", "getattr"} {
 		if _, shadowed := pre[name]; !shadowed {
 			out[name] = starlark.NewBuiltin(name, universeWrapper(name))
 		}
@@ -628,17 +635,52 @@ func setIndex(x, k, v starlark.Value) error {
 	return fmt.Errorf("%s value does not support item assignment", x.Type())
 }
 
-// methodHook implements r.name(args...) for the metered methods: the
-// result of join, replace and extend is charged before it is built;
-// format's arguments are estimated first and the rest charged after.
+// methodHook implements r.name(args...) for the metered methods.
 func methodHook(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	recv := args[0]
 	name, _ := starlark.AsString(args[1])
-	rest := args[2:]
 	fn, err := getAttr(recv, name)
 	if err != nil {
 		return nil, err
 	}
+	return callMethod(thread, recv, name, fn, args[2:], kwargs)
+}
+
+// attrHook implements r.name for a metered method name outside a call:
+// the bound method it returns is metered like a direct call.
+func attrHook(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, _ []starlark.Tuple) (starlark.Value, error) {
+	recv := args[0]
+	name, _ := starlark.AsString(args[1])
+	v, err := getAttr(recv, name)
+	if err != nil {
+		return nil, err
+	}
+	return meteredAttr(recv, name, v), nil
+}
+
+// meteredAttr wraps v, the attribute name of recv, when it is a method
+// whose result callMethod meters.
+func meteredAttr(recv starlark.Value, name string, v starlark.Value) starlark.Value {
+	if !meteredMethods[name] {
+		return v
+	}
+	switch recv.(type) {
+	case starlark.String, *starlark.List:
+	default:
+		return v
+	}
+	if _, ok := v.(*starlark.Builtin); !ok {
+		return v
+	}
+	return starlark.NewBuiltin(name, func(thread *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		return callMethod(thread, recv, name, v, args, kwargs)
+	}).BindReceiver(recv) // prints as the method it stands for
+}
+
+// callMethod calls fn, the method name of recv: the result of join,
+// replace and extend is charged before it is built; format's arguments
+// are estimated first and the rest charged after.
+func callMethod(thread *starlark.Thread, recv starlark.Value, name string, fn starlark.Value, rest starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	bud := budgetOf(thread)
 	if err := bud.CheckCallDepth(thread, name); err != nil {
 		return nil, err
@@ -802,6 +844,15 @@ func universeWrapper(name string) func(*starlark.Thread, *starlark.Builtin, star
 				return v, bindings.ChargeActual(thread, name, int64(len(s)), charged)
 			}
 			return starlark.Call(thread, orig, args, kwargs)
+		}
+	case "getattr":
+		return func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+			v, err := starlark.Call(thread, orig, args, kwargs)
+			if err != nil || len(args) < 2 {
+				return v, err
+			}
+			name, _ := starlark.AsString(args[1])
+			return meteredAttr(args[0], name, v), nil
 		}
 	case "sorted":
 		return func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {

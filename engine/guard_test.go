@@ -101,6 +101,11 @@ x = str(l)`, "[1, 2, 1, 2]"},
 		{"extend itself", `l = [1, 2]
 l.extend(l)
 x = str(l)`, "[1, 2, 1, 2]"},
+		{"bound metered methods", `j = ",".join
+l = [1]
+e = l.extend
+e([2])
+x = j(["a", "b"]) + getattr("a-b", "replace")("-", "+") + str(l) + str(hasattr("", "join"))`, "a,ba+b[1, 2]True"},
 		{"str repr range sorted", `x = str(1) + repr("a") + str(list(range(3))) + str(sorted([3, 1, 2], reverse = True))`, `1"a"[0, 1, 2][3, 2, 1]`},
 		{"json", `x = json.encode(json.decode('{"a": [1, 2]}')) + json.indent('[1]', indent = "").replace("\n", "|")`, `{"a":[1,2]}[|1|]`},
 		{"comprehension and lambda", `f = lambda a, b = "x" + "y": a + b
@@ -178,6 +183,15 @@ while True:
 x = s.join([""] * 100)`, "string.join: would build 9900000 bytes"},
 		{"replace amplification", `s = "x" * 100000
 x = ("a" * 1000).replace("a", s)`, "string.replace: would build"},
+		{"join through a bound method", `s = "x" * 100000
+j = s.join
+x = j([""] * 100)`, "string.join: would build 9900000 bytes"},
+		{"join through getattr", `s = "x" * 100000
+x = getattr(s, "join")([""] * 100)`, "string.join: would build 9900000 bytes"},
+		{"extend through a bound method", `l = [0]
+while True:
+    e = l.extend
+    e(l)`, "list.extend: would build"},
 		{"format amplification", `s = "x" * 100000
 x = ("{0}" * 100).format(s)`, "string.format: would build"},
 		{"percent amplification", `s = "x" * 10000

@@ -140,7 +140,7 @@ func (ld *loader) lib(module string) (*libModule, error) {
 		ld.done[path] = m
 		return m, nil
 	}
-	thread := ld.e.loadThread("load "+path, path)
+	thread := ld.e.loadThread("load "+path, path, hex.EncodeToString(digest)[:12])
 	thread.Load = loadFunc(deps)
 	globals, err := runWithTimeout(thread, ld.e.cfg.Timeout, func() (starlark.StringDict, error) {
 		return prog.Init(thread, ld.e.pre)

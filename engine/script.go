@@ -183,7 +183,7 @@ func (e *Engine) Compile(name string, src []byte) (*Script, error) {
 	if err != nil {
 		return nil, err
 	}
-	thread := e.loadThread("load "+file, name)
+	thread := e.loadThread("load "+file, name, s.Version)
 	thread.Load = loadFunc(deps)
 	globals, err := runWithTimeout(thread, e.cfg.Timeout, func() (starlark.StringDict, error) {
 		return prog.Init(thread, e.pre)
@@ -215,9 +215,9 @@ func (e *Engine) Compile(name string, src []byte) (*Script, error) {
 
 // loadThread returns a thread for running a top level (script or lib
 // file) under the engine's limits.
-func (e *Engine) loadThread(name, script string) *starlark.Thread {
+func (e *Engine) loadThread(name, script, version string) *starlark.Thread {
 	thread := e.newThread(name)
-	bindings.BindCallInfo(thread, &bindings.CallInfo{Script: script, Phase: "load", Now: e.cfg.Clock()})
+	bindings.BindCallInfo(thread, &bindings.CallInfo{Script: script, Version: version, Phase: "load", Now: e.cfg.Clock()})
 	bindings.BindBudget(thread, &bindings.Budget{MaxBuild: int64(e.cfg.MaxBuildBytes), MaxDepth: e.cfg.MaxDepth, StepLimit: e.cfg.MaxSteps})
 	thread.SetMaxExecutionSteps(e.cfg.MaxSteps)
 	return thread

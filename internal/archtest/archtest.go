@@ -46,7 +46,7 @@ var Rules = []Rule{
 	// scripts through the engine, never through the protocol.
 	{Package: "internal/authoring", Allow: []string{"engine", "bindings"},
 		Deny: []string{"github.com/google/flatbuffers", "github.com/knadh/koanf"}},
-	{Package: "internal/runner/runnertest", Allow: []string{"internal/runner", "protocol", "protocol/protocoltest", "protocol/internal/", "engine", "bindings"},
+	{Package: "internal/runner/runnertest", Allow: []string{"internal/runner", "protocol", "protocol/protocoltest", "protocol/apisix", "protocol/internal/", "engine", "bindings"},
 		Deny: []string{"github.com/knadh/koanf"}},
 	// The Redis store implements bindings.Store with go-redis; it reports
 	// failures through an observer interface, not to Prometheus directly.
