@@ -42,6 +42,12 @@ type Server struct {
 	// DrainGrace is how long Shutdown lets an idle connection deliver a
 	// request that is already on its way. Zero means 100 ms.
 	DrainGrace time.Duration
+	// WriteTimeout bounds a write to a peer that stopped reading; the
+	// connection is then closed. Zero means 60 s, APISIX's own send
+	// timeout. The deadline is pushed forward at most once a second (or
+	// half the timeout, if shorter), so the effective timeout is at least
+	// WriteTimeout minus that.
+	WriteTimeout time.Duration
 
 	mu         sync.Mutex
 	listeners  map[net.Listener]struct{}
@@ -188,6 +194,8 @@ type conn struct {
 	respCall  HTTPRespCallRequest
 	reqReply  ReqCallReply
 	respReply RespCallReply
+
+	writeDeadline time.Time // last write deadline set on nc
 }
 
 // errClose ends the connection after the current frame.
@@ -352,6 +360,17 @@ func (c *conn) writeError(code Code) error {
 }
 
 func (c *conn) write(frame []byte) error {
+	timeout := c.srv.WriteTimeout
+	if timeout <= 0 {
+		timeout = 60 * time.Second
+	}
+	// Setting a deadline on every write would cost a timer update per
+	// reply; refreshing it once a little of it is used up is enough.
+	slack := min(time.Second, timeout/2)
+	if now := time.Now(); c.writeDeadline.Sub(now) < timeout-slack {
+		c.writeDeadline = now.Add(timeout)
+		c.nc.SetWriteDeadline(c.writeDeadline)
+	}
 	if _, err := c.nc.Write(frame); err != nil {
 		return fmt.Errorf("protocol: write: %w", err)
 	}

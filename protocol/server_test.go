@@ -735,3 +735,33 @@ func TestServerExtraInfoSharesReader(t *testing.T) {
 		t.Errorf("got %+v, want a stop with body 10.0.0.7", r)
 	}
 }
+
+// TestServerWriteTimeout: a peer that sends calls but never reads the
+// replies must not hold the connection's goroutine forever.
+func TestServerWriteTimeout(t *testing.T) {
+	srv := protocoltest.Start(t, &protocol.Server{WriteTimeout: 100 * time.Millisecond, Handler: &fakeHandler{
+		reqCall: func(_ *protocol.Call, _ *protocol.HTTPReqCallRequest, reply *protocol.ReqCallReply) error {
+			reply.Action, reply.Body = protocol.ActionStop, make([]byte, 1<<20)
+			return nil
+		},
+	}})
+	c := srv.Dial(t)
+	mustPrepare(t, c)
+	if n := srv.OpenConns(); n != 1 {
+		t.Fatalf("got %d open connections, want 1", n)
+	}
+	payload, _ := protocoltest.EncodeReqCall(protocoltest.ReqCall{})
+	// Enough replies to fill both socket buffers; the peer reads none.
+	for range 16 {
+		if err := c.WriteFrame(protocol.TypeHTTPReqCall, payload); err != nil {
+			break // the runner closed the connection
+		}
+	}
+	checkFor(t, 5*time.Second, func() error {
+		if n := srv.OpenConns(); n != 0 {
+			return fmt.Errorf("%d connections still open", n)
+		}
+		return nil
+	})
+	mustPrepare(t, srv.Dial(t))
+}
