@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/scriptrunner/scriptrunner/engine"
+	"github.com/scriptrunner/scriptrunner/internal/metrics"
 	"github.com/scriptrunner/scriptrunner/internal/runner"
 	"github.com/scriptrunner/scriptrunner/internal/runner/runnertest"
 	"github.com/scriptrunner/scriptrunner/protocol"
@@ -36,9 +37,20 @@ const benchConf = `{"header":"X-Api-Key","key":"secret"}`
 
 // newBenchRunner prepares bench_filter and returns the runner and token.
 func newBenchRunner(b testing.TB) (*runner.Runner, uint32) {
+	return newObservedBenchRunner(b, nil)
+}
+
+// newObservedBenchRunner is newBenchRunner with the metrics listener's
+// collectors attached when m is not nil.
+func newObservedBenchRunner(b testing.TB, m *metrics.Metrics) (*runner.Runner, uint32) {
 	b.Helper()
-	eng := engine.New(engine.Config{Dir: "../../scripts"}, nil)
-	r := runner.New(eng, runner.Config{}, nil)
+	ecfg := engine.Config{Dir: "../../scripts"}
+	var rcfg runner.Config
+	if m != nil {
+		ecfg.Observer, ecfg.Metrics, rcfg.Observer = m, m, m
+	}
+	eng := engine.New(ecfg, nil)
+	r := runner.New(eng, rcfg, nil)
 	b.Cleanup(r.Close)
 	token, err := r.PrepareConf(&protocol.PrepareConfRequest{
 		Conf: []protocol.Entry{{Name: []byte("bench_filter"), Value: []byte(benchConf), HasValue: true}},
@@ -51,10 +63,20 @@ func newBenchRunner(b testing.TB) (*runner.Runner, uint32) {
 
 // BenchmarkInProcess measures the whole in-process path of one call:
 // decode the frame payload, run bench_filter, encode the reply.
+//
+// The metrics variants show what the metrics listener costs when it is on;
+// off (the others) the hot path only checks for a nil observer.
 func BenchmarkInProcess(b *testing.B) {
-	for _, tc := range []struct{ name, key string }{{"allow", "secret"}, {"deny", "wrong"}} {
+	for _, tc := range []struct {
+		name, key string
+		metrics   bool
+	}{{"allow", "secret", false}, {"deny", "wrong", false}, {"allow/metrics", "secret", true}} {
 		b.Run(tc.name, func(b *testing.B) {
-			r, token := newBenchRunner(b)
+			var m *metrics.Metrics
+			if tc.metrics {
+				m = metrics.New(metrics.Sources{})
+			}
+			r, token := newObservedBenchRunner(b, m)
 			req := benchRequest(tc.key)
 			req.ConfToken = token
 			payload, err := protocoltest.EncodeReqCall(req)
