@@ -157,8 +157,6 @@ func checkPath(p string) error {
 	switch {
 	case !strings.HasPrefix(p, "/"):
 		return fmt.Errorf("request.path: %q does not start with /", p)
-	case strings.ContainsAny(p, "?"):
-		return fmt.Errorf("request.path: %q contains '?'; set query arguments with req.args", p)
 	case strings.ContainsAny(p, "\r\n\x00"):
 		return fmt.Errorf("request.path: control character in %q", p)
 	}

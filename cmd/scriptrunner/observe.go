@@ -42,15 +42,16 @@ func serveMetrics(addr string, m *metrics.Metrics, ready func() bool, log *zap.L
 
 // reloadTests returns the hot-reload gate: a changed script's
 // <name>_test.star, when there is one, must pass before the new version
-// serves.
-func reloadTests(dir string) func(name string) error {
+// serves. The tests see the runner's env allowlist.
+func reloadTests(dir string, env []string, lookup func(string) (string, bool)) func(name string) error {
 	return func(name string) error {
 		path := filepath.Join(dir, name+authoring.TestSuffix)
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 			return nil
 		}
 		var out bytes.Buffer
-		sum := authoring.RunTests([]string{path}, authoring.TestOptions{Out: &out, Config: engine.Config{Dir: dir}})
+		sum := authoring.RunTests([]string{path}, authoring.TestOptions{Out: &out,
+			Config: engine.Config{Dir: dir, EnvAllow: env, LookupEnv: lookup}})
 		if sum.Failed > 0 {
 			return fmt.Errorf("%s: %s", filepath.Base(path), strings.TrimSpace(out.String()))
 		}

@@ -158,7 +158,7 @@ func serve(ctx context.Context, cfg config, log, scriptLog *zap.Logger) error {
 		LogBurst:       cfg.LogBurst,
 		ScriptLog:      scriptLog,
 	}
-	rcfg := runner.Config{ConfTTL: cfg.ConfExpire * 12 / 10, TestScript: reloadTests(cfg.Scripts)}
+	rcfg := runner.Config{ConfTTL: cfg.ConfExpire * 12 / 10, TestScript: reloadTests(cfg.Scripts, cfg.EnvAllow, cfg.LookupEnv)}
 	if m != nil {
 		ecfg.Observer, ecfg.Metrics, rcfg.Observer = m, m, m
 	}
