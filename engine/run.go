@@ -307,6 +307,7 @@ func (e *Engine) RunResponse(chain Chain, src bindings.Response, d *bindings.Dec
 				if err = checkResponseSize(&l, cs.resp.OutputSize(nil)); err != nil {
 					break
 				}
+				e.observe(c, "response", Continue)
 				if cs.resp.HeaderEdits() != edits {
 					editor = c
 				}

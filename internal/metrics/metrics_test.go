@@ -167,3 +167,37 @@ func TestUserMetricsCardinality(t *testing.T) {
 		t.Error("negative increment: got no error")
 	}
 }
+
+// TestResponsePhaseCounted: handlers of the response phase are counted
+// like those of the request phase.
+func TestResponsePhaseCounted(t *testing.T) {
+	m := metrics.New(metrics.Sources{})
+	h := runnertest.StartWith(t, map[string][]byte{"r.star": []byte(`
+def on_response(resp, conf):
+    if resp.status == 500:
+        return respond(503, body = "down")
+    resp.headers.set("x-seen", "1")
+`)}, engine.Config{Observer: m}, runner.Config{Observer: m})
+	srv := httptest.NewServer(m.ServeMux(nil))
+	defer srv.Close()
+	conn := h.Server.Dial(t)
+	token, err := conn.Prepare("k", protocoltest.KV{Name: "r", Value: "{}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, status := range []int{200, 200, 500} {
+		if _, _, err := conn.RespCall(protocoltest.RespCall{ID: 1, ConfToken: token, Status: status}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := scrape(t, srv.URL+"/metrics")
+	for series, v := range map[string]string{
+		`scriptrunner_calls_total{outcome="continue",phase="response",script="r"}`: "2",
+		`scriptrunner_calls_total{outcome="stop",phase="response",script="r"}`:     "1",
+		`scriptrunner_call_duration_seconds_count{phase="response"}`:               "3",
+	} {
+		if got[series] != v {
+			t.Errorf("%s: got %q, want %q", series, got[series], v)
+		}
+	}
+}
