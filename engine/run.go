@@ -93,6 +93,10 @@ type callState struct {
 	// on_error: continue, to drop them if it fails
 	reqSnap  bindings.RequestSnapshot
 	respSnap bindings.ResponseSnapshot
+	// The phases live here so that passing them as an interface does
+	// not allocate.
+	reqPhase  requestPhase
+	respPhase responsePhase
 }
 
 func (e *Engine) newCallState() *callState {
@@ -135,6 +139,7 @@ func (e *Engine) putCall(cs *callState) {
 	cs.resp.Release()
 	cs.reqSnap.Release()
 	cs.respSnap.Release()
+	cs.reqPhase, cs.respPhase = requestPhase{}, responsePhase{} // drop confs and errors of the call
 	if !cs.tainted {
 		e.calls.Put(cs)
 	}
@@ -199,154 +204,201 @@ var defaultContentType = bindings.KV{Name: "content-type", Value: "text/plain; c
 
 // RunRequest runs the request phase of chain on src and records the
 // decision in d, which it resets first.
-func (e *Engine) RunRequest(chain Chain, src bindings.Request, d *bindings.Decision) (res Result) {
+func (e *Engine) RunRequest(chain Chain, src bindings.Request, d *bindings.Decision) Result {
 	d.Reset()
 	cs := e.getCall()
 	defer e.putCall(cs)
-	var cur *Conf
-	defer func() {
-		if p := recover(); p != nil {
-			res = e.recoverCall(p, d, cur, "request", src.ID(), cs, res)
-		}
-	}()
 	cs.begin(src.ID(), "request", e.cfg.Clock())
 	cs.req.Reset(src, bindings.Limits{MaxBodyBytes: e.cfg.MaxBodyBytes})
-	// A response header APISIX drops from a Rewrite is an error only if
-	// no later handler stops; it is charged to the script that set it.
-	var dropped error
-	var dropper *Conf
-	for _, c := range chain {
-		fn := c.Script.onRequest
-		if fn == nil {
-			continue
-		}
-		cur = c
-		cs.info.Script, cs.info.Version = c.Script.Name, c.Script.Version
-		l := c.Script.limits
-		cs.req.SetLimits(bindings.Limits{MaxBodyBytes: l.MaxBodyBytes})
-		n := len(cs.req.ResponseHeaders())
-		if l.OnError == OnErrorContinue {
-			cs.req.Snapshot(&cs.reqSnap)
-		}
-		v, steps, err := cs.invoke(fn, l, cs.req, c.Value)
-		res.Steps += steps
-		if err == nil {
-			switch x := v.(type) {
-			case starlark.NoneType:
-				if err = checkResponseSize(&l, cs.req.OutputSize(nil)); err != nil {
-					break
-				}
-				e.observe(c, "request", Continue)
-				if dropped == nil {
-					dropped, dropper = bindings.CheckRewriteRespHeaders(cs.req.ResponseHeaders()[n:]), c
-				}
-				continue
-			case *bindings.Stop:
-				if err = checkResponseSize(&l, cs.req.OutputSize(x)); err != nil {
-					break
-				}
-				e.observe(c, "request", Stopped)
-				cs.req.FinishStop(d, x)
-				res.Outcome = Stopped
-				return res
-			default:
-				err = fmt.Errorf("%w: on_request returned %s; want None or respond(...)", errBadReturn, v.Type())
-			}
-		}
-		if l.OnError == OnErrorContinue {
-			cs.req.Restore(&cs.reqSnap)
-			res.Continued = append(res.Continued, e.scriptError(c, "request", err, cs, OnErrorContinue))
-			continue
-		}
-		return e.fail(d, c, "request", src.ID(), err, cs, res)
-	}
-	cs.req.Finish(d)
-	if !d.Changed() {
-		return res
-	}
-	if dropped != nil {
-		return e.fail(d, dropper, "request", src.ID(), dropped, cs, res)
-	}
-	res.Outcome = Rewrite
-	return res
+	cs.reqPhase = requestPhase{cs: cs}
+	return e.runChain(chain, &cs.reqPhase, src.ID(), cs, d)
 }
 
 // RunResponse runs the response phase of chain on src and records the
 // decision in d, which it resets first.
-func (e *Engine) RunResponse(chain Chain, src bindings.Response, d *bindings.Decision) (res Result) {
+func (e *Engine) RunResponse(chain Chain, src bindings.Response, d *bindings.Decision) Result {
 	d.Reset()
 	cs := e.getCall()
 	defer e.putCall(cs)
-	var cur *Conf
-	defer func() {
-		if p := recover(); p != nil {
-			res = e.recoverCall(p, d, cur, "response", src.ID(), cs, res)
-		}
-	}()
 	cs.begin(src.ID(), "response", e.cfg.Clock())
 	cs.resp.Reset(src, bindings.Limits{MaxBodyBytes: e.cfg.MaxBodyBytes})
-	var editor *Conf // the last handler that changed the headers
+	cs.respPhase = responsePhase{cs: cs}
+	return e.runChain(chain, &cs.respPhase, src.ID(), cs, d)
+}
+
+// phase is what differs between running a chain's on_request and its
+// on_response handlers; runChain does the rest for both.
+type phase interface {
+	name() string
+	handler(s *Script) *starlark.Function
+	arg() starlark.Value
+	setLimits(l bindings.Limits)
+	snapshot()
+	restore()
+	outputSize(stop *bindings.Stop) int
+	// before is called before each handler and passed after one returned
+	// None. A respond(...) is first checked (an error fails that handler)
+	// and then recorded by stop. finish runs after the whole chain passed
+	// and names the conf to blame for its error.
+	before()
+	passed(c *Conf)
+	checkStop(s *bindings.Stop) error
+	stop(d *bindings.Decision, s *bindings.Stop)
+	finish(d *bindings.Decision) (Outcome, *Conf, error)
+}
+
+// runChain runs each handler of the phase in chain order under its
+// script's limits and error policy, and records the decision in d.
+func (e *Engine) runChain(chain Chain, p phase, id uint32, cs *callState, d *bindings.Decision) (res Result) {
+	var cur *Conf
+	defer func() {
+		if r := recover(); r != nil {
+			res = e.recoverCall(r, d, cur, p.name(), id, cs, res)
+		}
+	}()
 	for _, c := range chain {
-		fn := c.Script.onResponse
+		fn := p.handler(c.Script)
 		if fn == nil {
 			continue
 		}
 		cur = c
 		cs.info.Script, cs.info.Version = c.Script.Name, c.Script.Version
 		l := c.Script.limits
-		cs.resp.SetLimits(bindings.Limits{MaxBodyBytes: l.MaxBodyBytes})
-		edits := cs.resp.HeaderEdits()
+		p.setLimits(bindings.Limits{MaxBodyBytes: l.MaxBodyBytes})
+		p.before()
 		if l.OnError == OnErrorContinue {
-			cs.resp.Snapshot(&cs.respSnap)
+			p.snapshot()
 		}
-		v, steps, err := cs.invoke(fn, l, cs.resp, c.Value)
+		v, steps, err := cs.invoke(fn, l, p.arg(), c.Value)
 		res.Steps += steps
 		if err == nil {
 			switch x := v.(type) {
 			case starlark.NoneType:
-				if err = checkResponseSize(&l, cs.resp.OutputSize(nil)); err != nil {
+				if err = checkResponseSize(&l, p.outputSize(nil)); err != nil {
 					break
 				}
-				e.observe(c, "response", Continue)
-				if cs.resp.HeaderEdits() != edits {
-					editor = c
-				}
+				e.observe(c, p.name(), Continue)
+				p.passed(c)
 				continue
 			case *bindings.Stop:
-				if len(x.Body) == 0 {
-					err = errEmptyRespBody
+				if err = p.checkStop(x); err != nil {
 					break
 				}
-				if err = checkResponseSize(&l, cs.resp.OutputSize(x)); err != nil {
+				if err = checkResponseSize(&l, p.outputSize(x)); err != nil {
 					break
 				}
-				e.observe(c, "response", Stopped)
-				d.Stop, d.Status, d.Body = true, x.Status, x.Body
-				d.Headers = append(d.Headers, x.Headers...)
-				if len(d.Headers) == 0 {
-					// APISIX keeps the upstream headers when the list is
-					// empty; a replaced response must not carry them.
-					d.Headers = append(d.Headers, defaultContentType)
-				}
+				e.observe(c, p.name(), Stopped)
+				p.stop(d, x)
 				res.Outcome = Stopped
 				return res
 			default:
-				err = fmt.Errorf("%w: on_response returned %s; want None or respond(...)", errBadReturn, v.Type())
+				err = fmt.Errorf("%w: on_%s returned %s; want None or respond(...)", errBadReturn, p.name(), v.Type())
 			}
 		}
 		if l.OnError == OnErrorContinue {
-			cs.resp.Restore(&cs.respSnap)
-			res.Continued = append(res.Continued, e.scriptError(c, "response", err, cs, OnErrorContinue))
+			p.restore()
+			res.Continued = append(res.Continued, e.scriptError(c, p.name(), err, cs, OnErrorContinue))
 			continue
 		}
-		return e.fail(d, c, "response", src.ID(), err, cs, res)
+		return e.fail(d, c, p.name(), id, err, cs, res)
 	}
-	cs.resp.Finish(d)
-	if err := cs.resp.CheckHeaderList(d); err != nil {
-		return e.fail(d, editor, "response", src.ID(), err, cs, res)
+	outcome, blame, err := p.finish(d)
+	if err != nil {
+		return e.fail(d, blame, p.name(), id, err, cs, res)
 	}
-	res.Outcome = Rewrite
+	res.Outcome = outcome
 	return res
+}
+
+// requestPhase runs on_request handlers on the pooled request value.
+type requestPhase struct {
+	cs      *callState
+	mark    int   // response headers set before the running handler
+	dropped error // the first response header APISIX would drop
+	dropper *Conf // the script that set it
+}
+
+func (p *requestPhase) name() string                         { return "request" }
+func (p *requestPhase) handler(s *Script) *starlark.Function { return s.onRequest }
+func (p *requestPhase) arg() starlark.Value                  { return p.cs.req }
+func (p *requestPhase) setLimits(l bindings.Limits)          { p.cs.req.SetLimits(l) }
+func (p *requestPhase) snapshot()                            { p.cs.req.Snapshot(&p.cs.reqSnap) }
+func (p *requestPhase) restore()                             { p.cs.req.Restore(&p.cs.reqSnap) }
+func (p *requestPhase) outputSize(s *bindings.Stop) int      { return p.cs.req.OutputSize(s) }
+func (p *requestPhase) before()                              { p.mark = len(p.cs.req.ResponseHeaders()) }
+
+// passed remembers the first response header APISIX would drop from a
+// Rewrite: an error only if no later handler stops, charged to the
+// script that set it.
+func (p *requestPhase) passed(c *Conf) {
+	if p.dropped == nil {
+		p.dropped, p.dropper = bindings.CheckRewriteRespHeaders(p.cs.req.ResponseHeaders()[p.mark:]), c
+	}
+}
+
+func (p *requestPhase) checkStop(*bindings.Stop) error { return nil }
+
+func (p *requestPhase) stop(d *bindings.Decision, s *bindings.Stop) { p.cs.req.FinishStop(d, s) }
+
+func (p *requestPhase) finish(d *bindings.Decision) (Outcome, *Conf, error) {
+	p.cs.req.Finish(d)
+	switch {
+	case !d.Changed():
+		return Continue, nil, nil
+	case p.dropped != nil:
+		return Failed, p.dropper, p.dropped
+	}
+	return Rewrite, nil, nil
+}
+
+// responsePhase runs on_response handlers on the pooled response value.
+type responsePhase struct {
+	cs     *callState
+	edits  int   // header edits before the running handler
+	editor *Conf // the last handler that changed the headers
+}
+
+func (p *responsePhase) name() string                         { return "response" }
+func (p *responsePhase) handler(s *Script) *starlark.Function { return s.onResponse }
+func (p *responsePhase) arg() starlark.Value                  { return p.cs.resp }
+func (p *responsePhase) setLimits(l bindings.Limits)          { p.cs.resp.SetLimits(l) }
+func (p *responsePhase) snapshot()                            { p.cs.resp.Snapshot(&p.cs.respSnap) }
+func (p *responsePhase) restore()                             { p.cs.resp.Restore(&p.cs.respSnap) }
+func (p *responsePhase) outputSize(s *bindings.Stop) int      { return p.cs.resp.OutputSize(s) }
+func (p *responsePhase) before()                              { p.edits = p.cs.resp.HeaderEdits() }
+
+func (p *responsePhase) passed(c *Conf) {
+	if p.cs.resp.HeaderEdits() != p.edits {
+		p.editor = c
+	}
+}
+
+// checkStop refuses a response-phase respond() without a body, which
+// APISIX would read as "keep the upstream body".
+func (p *responsePhase) checkStop(s *bindings.Stop) error {
+	if len(s.Body) == 0 {
+		return errEmptyRespBody
+	}
+	return nil
+}
+
+// stop records a response-phase respond(): it replaces the whole response.
+func (p *responsePhase) stop(d *bindings.Decision, s *bindings.Stop) {
+	d.Stop, d.Status, d.Body = true, s.Status, s.Body
+	d.Headers = append(d.Headers, s.Headers...)
+	if len(d.Headers) == 0 {
+		// APISIX keeps the upstream headers when the list is empty; a
+		// replaced response must not carry them.
+		d.Headers = append(d.Headers, defaultContentType)
+	}
+}
+
+func (p *responsePhase) finish(d *bindings.Decision) (Outcome, *Conf, error) {
+	p.cs.resp.Finish(d)
+	if err := p.cs.resp.CheckHeaderList(d); err != nil {
+		return Failed, p.editor, err
+	}
+	return Rewrite, nil, nil
 }
 
 // scriptError describes the failure err of c's handler, tells the
