@@ -203,7 +203,8 @@ func checkKeys(k *koanf.Koanf) error {
 		}
 	}
 	if len(unknown) > 0 {
-		return fmt.Errorf("config: unknown key(s) %s", strings.Join(unknown, ", "))
+		return fmt.Errorf("config: unknown key(s) %s (from the --config file, or from %s<KEY> environment variables, which are all read as keys)",
+			strings.Join(unknown, ", "), envPrefix)
 	}
 	return nil
 }
