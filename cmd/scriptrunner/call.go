@@ -86,6 +86,7 @@ func runCall(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	reqFile := fs.String("request", "", "request (or with --response, response) JSON `file`; - reads stdin")
 	response := fs.Bool("response", false, "run the response phase (on_response) instead of the request phase")
 	now := fs.String("now", "", "the `time` scripts see (RFC 3339); default the real time")
+	withEnv := envAllowFlag(fs)
 	code, done := parseFlagsFunc(fs, callUsage, args, stdout, stderr, func(arg string) error {
 		if len(chain.confs) > 0 {
 			return fmt.Errorf("unexpected argument %q (the script NAME comes first; more scripts with --script)", arg)
@@ -99,7 +100,7 @@ func runCall(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case len(chain.confs) == 0:
 		return usageError(stderr, "call", "name a script: scriptrunner call NAME")
 	}
-	sb := authoring.NewSandbox(engine.Config{Dir: *scripts})
+	sb := authoring.NewSandbox(withEnv(engine.Config{Dir: *scripts}))
 	if *now != "" {
 		t, err := time.Parse(time.RFC3339Nano, *now)
 		if err != nil {

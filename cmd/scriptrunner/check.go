@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/scriptrunner/scriptrunner/engine"
 	"github.com/scriptrunner/scriptrunner/internal/authoring"
 )
 
@@ -30,6 +31,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	scripts := fs.String("scripts", "./scripts", "scripts `directory`: the default PATH, and where --conf scripts are found")
 	var confs listFlag
 	fs.Var(&confs, "conf", "sample conf `NAME=JSON` to validate (repeatable; JSON may be @file)")
+	withEnv := envAllowFlag(fs)
 	paths, code, done := parseFlags(fs, checkUsage, args, stdout, stderr)
 	if done {
 		return code
@@ -53,7 +55,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "scriptrunner check: %v\n", err)
 		return 1
 	}
-	res := authoring.Check(files, parsed, *scripts)
+	res := authoring.Check(files, parsed, *scripts, withEnv(engine.Config{}))
 	for _, d := range res.Diagnostics {
 		fmt.Fprintln(stderr, d)
 	}

@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/scriptrunner/scriptrunner/engine"
 )
 
 // Flag handling shared by the authoring commands (check, test, call, fmt).
@@ -101,4 +103,23 @@ func readArg(s string) (string, error) {
 		return "", err
 	}
 	return string(data), nil
+}
+
+// envAllowFlag adds --env-allow to an offline tool: the names its scripts
+// may read with env.get, from this process's environment, as the runner's
+// env_allow would allow them.
+func envAllowFlag(fs *flag.FlagSet) func(cfg engine.Config) engine.Config {
+	names := fs.String("env-allow", "", "comma-separated `NAMES` of environment variables scripts may read with env.get")
+	return func(cfg engine.Config) engine.Config {
+		if *names == "" {
+			return cfg
+		}
+		for _, n := range strings.Split(*names, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				cfg.EnvAllow = append(cfg.EnvAllow, n)
+			}
+		}
+		cfg.LookupEnv = os.LookupEnv
+		return cfg
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"regexp"
 
+	"github.com/scriptrunner/scriptrunner/engine"
 	"github.com/scriptrunner/scriptrunner/internal/authoring"
 )
 
@@ -33,6 +34,7 @@ func runTest(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("test", stderr)
 	runRE := fs.String("run", "", "run only the tests whose function name matches this `regexp`")
 	verbose := fs.Bool("v", false, "list passing tests and their output too")
+	withEnv := envAllowFlag(fs)
 	paths, code, done := parseFlags(fs, testUsage, args, stdout, stderr)
 	if done {
 		return code
@@ -40,7 +42,7 @@ func runTest(args []string, stdout, stderr io.Writer) int {
 	if len(paths) == 0 {
 		paths = []string{"./scripts"}
 	}
-	opts := authoring.TestOptions{Verbose: *verbose, Out: stdout}
+	opts := authoring.TestOptions{Verbose: *verbose, Out: stdout, Config: withEnv(engine.Config{})}
 	if *runRE != "" {
 		re, err := regexp.Compile(*runRE)
 		if err != nil {

@@ -20,14 +20,15 @@ type CheckResult struct {
 // undefined names, the top level, entry-point signatures, LIMITS and
 // CONF_SCHEMA; test files must define test_*(t) functions. Each conf is
 // then prepared (schema and init) for its script, found among files or in
-// scriptsDir.
-func Check(files []string, confs []Conf, scriptsDir string) *CheckResult {
+// scriptsDir, with the engine configuration base (its env allowlist, for
+// instance; Dir and FS are replaced).
+func Check(files []string, confs []Conf, scriptsDir string, base engine.Config) *CheckResult {
 	res := &CheckResult{}
 	scripts, tests := splitTests(files)
 	k := &checked{scripts: map[string]*engine.Script{}, paths: map[string]string{}}
 	for _, path := range scripts {
 		res.Scripts++
-		name, s, err := compileFile(path)
+		name, s, err := compileFile(path, base)
 		if _, dup := k.paths[name]; !dup {
 			k.scripts[name], k.paths[name] = s, path
 		}
@@ -41,7 +42,8 @@ func Check(files []string, confs []Conf, scriptsDir string) *CheckResult {
 			res.Diagnostics = append(res.Diagnostics, Diagnose(path, err)...)
 		}
 	}
-	eng := engine.New(engine.Config{Dir: scriptsDir}, nil)
+	base.Dir, base.FS = scriptsDir, nil
+	eng := engine.New(base, nil)
 	for _, c := range confs {
 		res.Confs++
 		res.Diagnostics = append(res.Diagnostics, k.conf(eng, c, scriptsDir)...)
@@ -50,7 +52,7 @@ func Check(files []string, confs []Conf, scriptsDir string) *CheckResult {
 }
 
 // compileFile compiles the script file at path under its conf name.
-func compileFile(path string) (string, *engine.Script, error) {
+func compileFile(path string, base engine.Config) (string, *engine.Script, error) {
 	name, err := scriptName(path)
 	if err != nil {
 		return "", nil, err
@@ -62,8 +64,8 @@ func compileFile(path string) (string, *engine.Script, error) {
 	if err != nil {
 		return name, nil, err
 	}
-	eng := engine.New(engine.Config{Dir: filepath.Dir(path)}, nil)
-	s, err := eng.Compile(name, src)
+	base.Dir, base.FS = filepath.Dir(path), nil
+	s, err := engine.New(base, nil).Compile(name, src)
 	return name, s, err
 }
 

@@ -2,6 +2,7 @@ package authoring
 
 import (
 	"errors"
+	"github.com/scriptrunner/scriptrunner/engine"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -29,7 +30,7 @@ func TestCheck(t *testing.T) {
 		{Name: "ok", Value: `{"n": -1}`},
 		{Name: "syntax", Value: `{}`},
 		{Name: "absent", Value: `{}`},
-	}, dir)
+	}, dir, engine.Config{})
 	if res.Scripts != 7 || res.Tests != 2 || res.Confs != 5 {
 		t.Errorf("counts: got %d scripts, %d tests, %d confs", res.Scripts, res.Tests, res.Confs)
 	}

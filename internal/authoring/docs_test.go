@@ -50,7 +50,7 @@ func TestToolsDocExamples(t *testing.T) {
 	if len(written) != 2 {
 		t.Fatalf("found %d example files in tools.md, want a script and its test file", len(written))
 	}
-	if res := Check(written, nil, dir); len(res.Diagnostics) > 0 {
+	if res := Check(written, nil, dir, engine.Config{}); len(res.Diagnostics) > 0 {
 		t.Errorf("examples do not check: %v", res.Diagnostics)
 	}
 	_, tests := splitTests(written)
