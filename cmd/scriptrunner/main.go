@@ -48,7 +48,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "run":
-		return runServe(ctx, args[1:], os.Environ, stderr)
+		return runServe(ctx, args[1:], os.Environ, stdout, stderr)
 	case "check":
 		return runCheck(args[1:], stdout, stderr)
 	case "test":

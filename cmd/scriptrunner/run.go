@@ -38,8 +38,6 @@ Examples:
 
   # by hand, for APISIX's ext-plugin.path_for_test: /tmp/runner.sock
   APISIX_LISTEN_ADDRESS=unix:/tmp/runner.sock scriptrunner run --scripts ./scripts
-
-Flags:
 `
 
 func newRunFlags(stderr io.Writer) (*flag.FlagSet, *string) {
@@ -49,20 +47,19 @@ func newRunFlags(stderr io.Writer) (*flag.FlagSet, *string) {
 	for _, o := range options {
 		fs.String(flagName(o.key), o.def, o.usage)
 	}
-	fs.Usage = func() {
-		fmt.Fprint(stderr, runUsage)
-		fs.PrintDefaults()
-	}
+	fs.Usage = func() {} // -h prints the usage to stdout, as the other commands do
 	return fs, configFile
 }
 
-func runServe(ctx context.Context, args []string, environ func() []string, stderr io.Writer) int {
+func runServe(ctx context.Context, args []string, environ func() []string, stdout, stderr io.Writer) int {
 	fs, configFile := newRunFlags(stderr)
 	args, cpuProfile := cutCPUProfileFlag(args) // hidden, for docs/bench.md
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			printUsage(fs, runUsage, stdout)
 			return 0
 		}
+		fmt.Fprintln(stderr, "Run \"scriptrunner run -h\" for usage.")
 		return 2
 	}
 	if fs.NArg() > 0 {
