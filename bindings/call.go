@@ -25,8 +25,23 @@ type CallInfo struct {
 	Version   string
 	Phase     string // "request", "response", "init", "test"
 	// Now is the call's time: fixed for the whole call, so a script sees
-	// one consistent clock, and set by tests to mock time.
-	Now time.Time
+	// one consistent clock, and set by tests to mock time. Read it with
+	// Time: when Now is zero, Time takes it from Clock on first use, so a
+	// call whose scripts never look at the time never reads the clock.
+	Now   time.Time
+	Clock func() time.Time
+}
+
+// Time returns the call's time, reading Clock once if Now is not set.
+func (c *CallInfo) Time() time.Time {
+	if c.Now.IsZero() {
+		if c.Clock == nil {
+			c.Now = time.Now()
+		} else {
+			c.Now = c.Clock()
+		}
+	}
+	return c.Now
 }
 
 const callInfoKey = "scriptrunner.callinfo"

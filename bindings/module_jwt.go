@@ -283,7 +283,7 @@ func verifyToken(thread *starlark.Thread, p *verifyParams, key any) (*starlark.D
 	if len(p.token) > jwtMaxToken {
 		return nil, fmt.Errorf("got a token of %d bytes, want at most %d", len(p.token), jwtMaxToken)
 	}
-	now := CallInfoOf(thread).Now
+	now := CallInfoOf(thread).Time()
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods([]string{p.alg}),
 		jwt.WithTimeFunc(func() time.Time { return now }),

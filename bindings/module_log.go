@@ -97,7 +97,7 @@ func (m *logModule) logFunc(level string) func(*starlark.Thread, *starlark.Built
 			return starlark.None, nil
 		}
 		info := CallInfoOf(thread)
-		dropped, ok := m.admit(info.Script, info.Now)
+		dropped, ok := m.admit(info.Script, info.Time())
 		if !ok {
 			return starlark.None, nil
 		}

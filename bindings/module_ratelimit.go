@@ -12,7 +12,7 @@ import (
 // The ratelimit module: token buckets in the shared store (Options.Store),
 // so every script and every call of the process that names the same key
 // draws from the same bucket. The store updates a bucket atomically. Its
-// clock is the call's (CallInfo.Now). Bucket keys are a namespace of their
+// clock is the call's (CallInfo.Time). Bucket keys are a namespace of their
 // own, apart from the shared module's keys.
 
 // newRatelimitModule returns the ratelimit module over store.
@@ -61,7 +61,7 @@ func (m *sharedModule) allow(thread *starlark.Thread, b *starlark.Builtin, args 
 		return nil, fmt.Errorf("%s: burst: got %g, want at least 1", b.Name(), float64(burst))
 	}
 	d := max(1, time.Duration(float64(per)*float64(time.Second)))
-	ok, err := m.store.Allow(callContext(thread), string(key), float64(rate), d, float64(burst), CallInfoOf(thread).Now)
+	ok, err := m.store.Allow(callContext(thread), string(key), float64(rate), d, float64(burst), CallInfoOf(thread).Time())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", b.Name(), err)
 	}

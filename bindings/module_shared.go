@@ -92,7 +92,7 @@ func (m *sharedModule) get(thread *starlark.Thread, b *starlark.Builtin, args st
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "key", &key, "default?", &dflt); err != nil {
 		return nil, err
 	}
-	v, err := m.store.Get(callContext(thread), string(key), CallInfoOf(thread).Now)
+	v, err := m.store.Get(callContext(thread), string(key), CallInfoOf(thread).Time())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", b.Name(), err)
 	}
@@ -116,7 +116,7 @@ func (m *sharedModule) set(thread *starlark.Thread, b *starlark.Builtin, args st
 	if err != nil {
 		return nil, err
 	}
-	if err := m.store.Set(callContext(thread), string(key), v, time.Duration(ttl), CallInfoOf(thread).Now); err != nil {
+	if err := m.store.Set(callContext(thread), string(key), v, time.Duration(ttl), CallInfoOf(thread).Time()); err != nil {
 		return nil, fmt.Errorf("%s: %v", b.Name(), err)
 	}
 	return starlark.None, nil
@@ -133,7 +133,7 @@ func (m *sharedModule) incr(thread *starlark.Thread, b *starlark.Builtin, args s
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "key", &key, "delta?", &delta, "ttl?", &ttl); err != nil {
 		return nil, err
 	}
-	n, err := m.store.Incr(callContext(thread), string(key), delta, time.Duration(ttl), CallInfoOf(thread).Now)
+	n, err := m.store.Incr(callContext(thread), string(key), delta, time.Duration(ttl), CallInfoOf(thread).Time())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", b.Name(), err)
 	}
@@ -146,7 +146,7 @@ func (m *sharedModule) delete(thread *starlark.Thread, b *starlark.Builtin, args
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "key", &key); err != nil {
 		return nil, err
 	}
-	ok, err := m.store.Delete(callContext(thread), string(key), CallInfoOf(thread).Now)
+	ok, err := m.store.Delete(callContext(thread), string(key), CallInfoOf(thread).Time())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", b.Name(), err)
 	}
@@ -172,7 +172,7 @@ func (m *sharedModule) cas(thread *starlark.Thread, b *starlark.Builtin, args st
 	if err != nil {
 		return nil, err
 	}
-	ok, err := m.store.CompareAndSet(callContext(thread), string(key), o, v, time.Duration(ttl), CallInfoOf(thread).Now)
+	ok, err := m.store.CompareAndSet(callContext(thread), string(key), o, v, time.Duration(ttl), CallInfoOf(thread).Time())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", b.Name(), err)
 	}

@@ -13,7 +13,7 @@ import (
 // The time module: go.starlark.net/lib/time's values (time.time and
 // time.duration, with their attributes, methods and arithmetic), duration
 // constants and functions, except that now() is the call's fixed clock
-// (CallInfoOf(thread).Now) and times made from a timestamp or the clock
+// (CallInfoOf(thread).Time()) and times made from a timestamp or the clock
 // are in UTC, so a script behaves the same on every host. The functions
 // are rewritten here so that their errors name them "time.<name>".
 
@@ -45,7 +45,7 @@ func timeNow(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 0); err != nil {
 		return nil, err
 	}
-	return libtime.Time(CallInfoOf(thread).Now.UTC()), nil
+	return libtime.Time(CallInfoOf(thread).Time().UTC()), nil
 }
 
 // time.from_timestamp(sec, nsec=0) -> time.time in UTC.

@@ -16,7 +16,7 @@ import (
 // Values are shared values (see SharedValue): the modules validate, copy
 // and freeze them before they reach a store, and a store returns frozen
 // shared values. A nil Value means "absent". now is the calling script's
-// clock (CallInfo.Now); a store with a clock of its own may ignore it.
+// clock (CallInfo.Time); a store with a clock of its own may ignore it.
 // A ttl of 0 means no expiry. Rate-limit buckets live in a namespace of
 // their own: Allow never sees the keys of Get and Set.
 //

@@ -125,8 +125,8 @@ func (e *Engine) newCallState() *callState {
 }
 
 // begin fills the call information builtins read.
-func (cs *callState) begin(id uint32, phase string, now time.Time) {
-	*cs.info = bindings.CallInfo{RequestID: id, Phase: phase, Now: now}
+func (cs *callState) begin(id uint32, phase string, clock func() time.Time) {
+	*cs.info = bindings.CallInfo{RequestID: id, Phase: phase, Clock: clock}
 }
 
 func (e *Engine) getCall() *callState { return e.calls.Get().(*callState) }
@@ -208,7 +208,7 @@ func (e *Engine) RunRequest(chain Chain, src bindings.Request, d *bindings.Decis
 	d.Reset()
 	cs := e.getCall()
 	defer e.putCall(cs)
-	cs.begin(src.ID(), "request", e.cfg.Clock())
+	cs.begin(src.ID(), "request", e.cfg.Clock)
 	cs.req.Reset(src, bindings.Limits{MaxBodyBytes: e.cfg.MaxBodyBytes})
 	cs.reqPhase = requestPhase{cs: cs}
 	return e.runChain(chain, &cs.reqPhase, src.ID(), cs, d)
@@ -220,7 +220,7 @@ func (e *Engine) RunResponse(chain Chain, src bindings.Response, d *bindings.Dec
 	d.Reset()
 	cs := e.getCall()
 	defer e.putCall(cs)
-	cs.begin(src.ID(), "response", e.cfg.Clock())
+	cs.begin(src.ID(), "response", e.cfg.Clock)
 	cs.resp.Reset(src, bindings.Limits{MaxBodyBytes: e.cfg.MaxBodyBytes})
 	cs.respPhase = responsePhase{cs: cs}
 	return e.runChain(chain, &cs.respPhase, src.ID(), cs, d)
