@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/valyala/bytebufferpool"
+
 	"github.com/scriptrunner/scriptrunner/protocol"
 	"github.com/scriptrunner/scriptrunner/protocol/apisix"
 )
@@ -244,10 +246,9 @@ type worker struct {
 	o       *Options
 	nc      net.Conn
 	r       *bufio.Reader
-	hdr     [protocol.HeaderSize]byte
-	buf     []byte
-	frame   []byte            // the pre-encoded HTTPReqCall frame
-	answers map[string][]byte // ExtraInfo question payload → answer frame
+	in      bytebufferpool.ByteBuffer // the last frame's payload, reused
+	frame   []byte                    // the pre-encoded HTTPReqCall frame
+	answers map[string][]byte         // ExtraInfo question payload → answer frame
 
 	hist                 Histogram
 	calls, errors, extra uint64
@@ -440,19 +441,6 @@ func (w *worker) answer(payload []byte) ([]byte, error) {
 }
 
 func (w *worker) read() (protocol.Type, []byte, error) {
-	if _, err := io.ReadFull(w.r, w.hdr[:]); err != nil {
-		return 0, nil, err
-	}
-	n := int(w.hdr[1])<<16 | int(w.hdr[2])<<8 | int(w.hdr[3])
-	if cap(w.buf) < n {
-		w.buf = make([]byte, n)
-	}
-	w.buf = w.buf[:n]
-	if _, err := io.ReadFull(w.r, w.buf); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return protocol.Type(w.hdr[0]), nil, err
-	}
-	return protocol.Type(w.hdr[0]), w.buf, nil
+	t, err := protocol.ReadFrame(w.r, &w.in)
+	return t, w.in.B, err
 }

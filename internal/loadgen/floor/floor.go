@@ -13,10 +13,11 @@ import (
 	"bufio"
 	"encoding/binary"
 	"errors"
-	"io"
 	"net"
 	"sync"
 	"sync/atomic"
+
+	"github.com/valyala/bytebufferpool"
 
 	"github.com/scriptrunner/scriptrunner/protocol"
 )
@@ -104,7 +105,7 @@ func (s *Server) serve(nc net.Conn) {
 	defer protocol.PutEncoder(c.enc)
 	c.rewrite.Action = protocol.ActionRewrite
 	for {
-		t, err := c.read()
+		t, err := protocol.ReadFrame(c.r, &c.in)
 		if err != nil {
 			return
 		}
@@ -118,40 +119,25 @@ func (s *Server) serve(nc net.Conn) {
 // conn is one connection's reused state.
 type conn struct {
 	r       *bufio.Reader
-	hdr     [protocol.HeaderSize]byte
-	buf     []byte
+	in      bytebufferpool.ByteBuffer // the current frame's payload, reused
 	enc     *protocol.Encoder
 	rewrite protocol.ReqCallReply
 	resp    protocol.RespCallReply
 }
 
-// read reads one frame into the reused buffer.
-func (c *conn) read() (protocol.Type, error) {
-	if _, err := io.ReadFull(c.r, c.hdr[:]); err != nil {
-		return 0, err
-	}
-	n := int(c.hdr[1])<<16 | int(c.hdr[2])<<8 | int(c.hdr[3])
-	if cap(c.buf) < n {
-		c.buf = make([]byte, n)
-	}
-	c.buf = c.buf[:n]
-	_, err := io.ReadFull(c.r, c.buf)
-	return protocol.Type(c.hdr[0]), err
-}
-
-// answer encodes the reply to the frame in c.buf; ok is false when the
+// answer encodes the reply to the frame in c.in; ok is false when the
 // connection must close after it.
 func (c *conn) answer(t protocol.Type, s *Server) (frame []byte, ok bool) {
 	switch t {
 	case protocol.TypePrepareConf:
 		return c.enc.PrepareConf(s.token.Add(1)), true
 	case protocol.TypeHTTPReqCall:
-		if id, ok := ID(c.buf); ok {
+		if id, ok := ID(c.in.B); ok {
 			f, err := c.enc.ReqCall(id, &c.rewrite)
 			return f, err == nil
 		}
 	case protocol.TypeHTTPRespCall:
-		if id, ok := ID(c.buf); ok {
+		if id, ok := ID(c.in.B); ok {
 			f, err := c.enc.RespCall(id, &c.resp)
 			return f, err == nil
 		}
