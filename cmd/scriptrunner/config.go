@@ -211,8 +211,8 @@ func checkKeys(k *koanf.Koanf) error {
 
 // apisixEnv reads the variables APISIX sets when it starts the runner.
 func apisixEnv(environ func() []string, cfg *config) error {
-	getenv := lookup(environ)
-	addr := getenv("APISIX_LISTEN_ADDRESS")
+	getenv := lookupEnv(environ)
+	addr, _ := getenv("APISIX_LISTEN_ADDRESS")
 	if addr == "" {
 		return errors.New("APISIX_LISTEN_ADDRESS is not set; want unix:/path/to/socket (APISIX sets it when it starts the runner)")
 	}
@@ -222,7 +222,7 @@ func apisixEnv(environ func() []string, cfg *config) error {
 	}
 	cfg.ListenPath = path
 	cfg.ConfExpire = time.Hour
-	if s := getenv("APISIX_CONF_EXPIRE_TIME"); s != "" {
+	if s, _ := getenv("APISIX_CONF_EXPIRE_TIME"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n <= 0 {
 			return fmt.Errorf("APISIX_CONF_EXPIRE_TIME=%q: want a positive number of seconds", s)
@@ -242,18 +242,5 @@ func lookupEnv(environ func() []string) func(string) (string, bool) {
 			}
 		}
 		return "", false
-	}
-}
-
-// lookup returns a getenv over an environment list.
-func lookup(environ func() []string) func(string) string {
-	vars := environ()
-	return func(name string) string {
-		for i := len(vars) - 1; i >= 0; i-- {
-			if v, ok := strings.CutPrefix(vars[i], name+"="); ok {
-				return v
-			}
-		}
-		return ""
 	}
 }
