@@ -558,19 +558,32 @@ func checkHeaderName(fn, name string) error {
 }
 
 // checkHeaderValue rejects CR, LF and NUL, which would split a header.
+// A byte loop over a table is several times faster than strings.IndexAny
+// for the short values scripts set, and it runs on every set and add.
 func checkHeaderValue(fn, name, value string) error {
-	if i := strings.IndexAny(value, "\r\n\x00"); i >= 0 {
-		return fmt.Errorf("%s: invalid character %q in the value of header %q", fn, value[i], name)
+	for i := 0; i < len(value); i++ {
+		if splitsHeader[value[i]] {
+			return fmt.Errorf("%s: invalid character %q in the value of header %q", fn, value[i], name)
+		}
 	}
 	return nil
 }
 
-func isTokenChar(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
+func isTokenChar(c byte) bool { return tokenChars[c] }
+
+var (
+	// splitsHeader marks the bytes a header value must not contain.
+	splitsHeader = byteSet("\r\n\x00")
+	// tokenChars marks the bytes of an RFC 9110 token (a header name).
+	tokenChars = byteSet("!#$%&'*+-.^_`|~0123456789" +
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+)
+
+func byteSet(chars string) (set [256]bool) {
+	for i := 0; i < len(chars); i++ {
+		set[chars[i]] = true
 	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+	return set
 }
 
 var (

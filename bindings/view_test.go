@@ -1,6 +1,7 @@
 package bindings
 
 import (
+	"strings"
 	"testing"
 
 	"go.starlark.net/starlark"
@@ -84,4 +85,22 @@ func TestRequestArgs(t *testing.T) {
 		{name: "list element not string", setup: a + `a.set("a", ["x", 1])`, wantErr: "set: got list element of type int, want string"},
 		{name: "empty name", setup: a + `a.add("", "x")`, wantErr: "add: empty name"},
 	})
+}
+
+// TestHeaderByteClasses checks every byte against the definitions the
+// lookup tables encode: RFC 9110 tchar for names; CR, LF and NUL for
+// values.
+func TestHeaderByteClasses(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		isAlnum := 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9'
+		wantToken := isAlnum || b != 0 && strings.IndexByte("!#$%&'*+-.^_`|~", b) >= 0
+		if got := isTokenChar(b); got != wantToken {
+			t.Errorf("isTokenChar(%q) = %v, want %v", b, got, wantToken)
+		}
+		wantErr := b == '\r' || b == '\n' || b == 0
+		if err := checkHeaderValue("set", "x", string([]byte{'a', b})); (err != nil) != wantErr {
+			t.Errorf("checkHeaderValue with byte %#x: err = %v, want error %v", b, err, wantErr)
+		}
+	}
 }
