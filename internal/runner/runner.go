@@ -19,11 +19,13 @@ import (
 
 // Config configures a Runner.
 type Config struct {
-	// ConfTTL is how long a prepared conf stays cached after its last
-	// use. Default 72 min: 1.2 × APISIX's 3600 s token lifetime, so a
-	// token APISIX still holds is never forgotten first.
+	// ConfTTL is how long a prepared conf stays cached at least after
+	// its last use. Default 72 min: 1.2 × APISIX's 3600 s token lifetime,
+	// so a token APISIX still holds is never forgotten first.
 	ConfTTL time.Duration
-	// SweepInterval is how often expired confs are dropped. Default 1 min.
+	// SweepInterval is how often expired confs are dropped; a conf is
+	// dropped between ConfTTL and ConfTTL + SweepInterval after its last
+	// use. Default a quarter of ConfTTL, at most 1 min.
 	SweepInterval time.Duration
 	// Now returns the current time; nil means time.Now. Tests mock it.
 	Now func() time.Time
@@ -66,10 +68,15 @@ type Runner struct {
 
 // confEntry is one prepared conf list. Hot reload replaces its chain
 // atomically; a call in flight keeps the chain it loaded.
+//
+// A lookup only sets used, and only when it is not set yet, so the hot
+// path neither reads the clock nor writes a cache line that every
+// connection shares; the sweeper turns used into a time.
 type confEntry struct {
-	chain    atomic.Pointer[engine.Chain]
-	key      string
-	lastUsed atomic.Int64 // unix nanoseconds
+	chain atomic.Pointer[engine.Chain]
+	key   string
+	used  atomic.Bool  // looked up since the last sweep
+	seen  atomic.Int64 // unix ns: preparation, or the last sweep that found used set
 }
 
 // New returns a Runner serving confs with eng. Close stops its sweeper.
@@ -81,7 +88,7 @@ func New(eng *engine.Engine, cfg Config, log *zap.Logger) *Runner {
 		cfg.ConfTTL = 72 * time.Minute
 	}
 	if cfg.SweepInterval <= 0 {
-		cfg.SweepInterval = time.Minute
+		cfg.SweepInterval = min(time.Minute, cfg.ConfTTL/4)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -117,14 +124,20 @@ func (r *Runner) sweepLoop() {
 	}
 }
 
-// Sweep drops every conf unused for longer than ConfTTL and returns how
-// many it dropped.
+// Sweep drops every conf that has not been used for longer than ConfTTL
+// as of the previous sweep, and returns how many it dropped. A conf used
+// since the previous sweep is stamped with the current time instead.
 func (r *Runner) Sweep() int {
-	cutoff := r.cfg.Now().Add(-r.cfg.ConfTTL).UnixNano()
+	now := r.cfg.Now().UnixNano()
+	cutoff := now - int64(r.cfg.ConfTTL)
 	n := 0
 	r.confs.Range(func(k, v any) bool {
-		if v.(*confEntry).lastUsed.Load() < cutoff {
-			if _, loaded := r.confs.LoadAndDelete(k); loaded {
+		e := v.(*confEntry)
+		switch {
+		case e.used.Swap(false):
+			e.seen.Store(now)
+		case e.seen.Load() < cutoff:
+			if r.confs.CompareAndDelete(k, v) {
 				r.confCount.Add(-1)
 				n++
 			}
@@ -156,7 +169,7 @@ func (r *Runner) tokenMiss() {
 	}
 }
 
-// lookup returns the chain for token, refreshing its sliding TTL.
+// lookup returns the chain for token and marks the conf used.
 func (r *Runner) lookup(token uint32) (engine.Chain, bool) {
 	v, ok := r.confs.Load(token)
 	if !ok {
@@ -164,15 +177,9 @@ func (r *Runner) lookup(token uint32) (engine.Chain, bool) {
 		return nil, false
 	}
 	e := v.(*confEntry)
-	now := r.cfg.Now().UnixNano()
-	if now-e.lastUsed.Load() > int64(r.cfg.ConfTTL) {
-		if r.confs.CompareAndDelete(token, v) {
-			r.confCount.Add(-1)
-		}
-		r.tokenMiss()
-		return nil, false
+	if !e.used.Load() {
+		e.used.Store(true)
 	}
-	e.lastUsed.Store(now)
 	return *e.chain.Load(), true
 }
 
@@ -202,7 +209,7 @@ func (r *Runner) PrepareConf(req *protocol.PrepareConfRequest) (uint32, error) {
 	}
 	e := &confEntry{key: string(req.Key)}
 	e.chain.Store(&chain)
-	e.lastUsed.Store(r.cfg.Now().UnixNano())
+	e.seen.Store(r.cfg.Now().UnixNano())
 	token := r.newToken()
 	r.confs.Store(token, e)
 	r.confCount.Add(1)
