@@ -82,12 +82,59 @@ func BenchmarkDecodeHTTPReqCall(b *testing.B) {
 	}
 }
 
+// stopForbidden is the reply of a filter that denies: a status, one
+// header and a short body.
+var stopForbidden = protocol.ReqCallReply{Action: protocol.ActionStop, Status: 403, Body: []byte("forbidden"),
+	Headers: []protocol.Entry{{Name: []byte("content-type"), Value: []byte("text/plain"), HasValue: true}}}
+
+// rewriteFull uses every Rewrite field, with a delete among the headers.
+var rewriteFull = protocol.ReqCallReply{Action: protocol.ActionRewrite, Path: []byte("/api/v2/orders/12345"), HasPath: true,
+	Headers: []protocol.Entry{
+		{Name: []byte("x-user"), Value: []byte("12345"), HasValue: true},
+		{Name: []byte("x-api-key")},
+		{Name: []byte("x-tenant"), Value: []byte("acme"), HasValue: true},
+	},
+	Args:        []protocol.Entry{{Name: []byte("page"), Value: []byte("3"), HasValue: true}, {Name: []byte("debug")}},
+	RespHeaders: []protocol.Entry{{Name: []byte("x-runner"), Value: []byte("scriptrunner"), HasValue: true}},
+	Body:        []byte(`{"user":12345}`),
+}
+
+// respCallTwoHeaders replaces the upstream status, headers and body.
+var respCallTwoHeaders = protocol.RespCallReply{Status: 201, Body: []byte(`{"ok":true}`),
+	Headers: []protocol.Entry{
+		{Name: []byte("content-type"), Value: []byte("application/json"), HasValue: true},
+		{Name: []byte("x-runner"), Value: []byte("scriptrunner"), HasValue: true},
+	}}
+
 func BenchmarkEncodeReqCall(b *testing.B) {
-	b.Run("rewrite/1hdr", func(b *testing.B) {
+	for _, bc := range []struct {
+		name  string
+		reply *protocol.ReqCallReply
+	}{
+		{"rewrite/1hdr", &rewriteOneHeader},
+		{"rewrite/full", &rewriteFull},
+		{"stop/403", &stopForbidden},
+		{"pass", &protocol.ReqCallReply{}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				e := protocol.GetEncoder()
+				if _, err := e.ReqCall(4194311, bc.reply); err != nil {
+					b.Fatal(err)
+				}
+				protocol.PutEncoder(e)
+			}
+		})
+	}
+}
+
+func BenchmarkEncodeRespCall(b *testing.B) {
+	b.Run("status/2hdr/body", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			e := protocol.GetEncoder()
-			if _, err := e.ReqCall(4194311, &rewriteOneHeader); err != nil {
+			if _, err := e.RespCall(4194312, &respCallTwoHeaders); err != nil {
 				b.Fatal(err)
 			}
 			protocol.PutEncoder(e)
