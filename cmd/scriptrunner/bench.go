@@ -59,11 +59,12 @@ type benchFlags struct {
 	deny, json       bool
 	quiet            bool
 	serveFloor       string
+	floorWork        time.Duration
 }
 
 // hiddenBenchFlag reports the flags left out of the usage text:
 // benchmark plumbing.
-func hiddenBenchFlag(name string) bool { return name == "serve-floor" }
+func hiddenBenchFlag(name string) bool { return name == "serve-floor" || name == "floor-work" }
 
 func newBenchFlags(stderr io.Writer) (*flag.FlagSet, *benchFlags) {
 	f := &benchFlags{}
@@ -82,6 +83,7 @@ func newBenchFlags(stderr io.Writer) (*flag.FlagSet, *benchFlags) {
 	fs.BoolVar(&f.json, "json", false, "print the result as JSON")
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress lines on stderr")
 	fs.StringVar(&f.serveFloor, "serve-floor", "", "serve the floor runner on socket `PATH` until interrupted")
+	fs.DurationVar(&f.floorWork, "floor-work", 0, "with --serve-floor: burn `D` of CPU per call (calibration)")
 	return fs, f
 }
 
@@ -95,7 +97,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return usageError(stderr, "bench", "unexpected argument %q", pos[0])
 	}
 	if f.serveFloor != "" {
-		return serveFloor(ctx, f.serveFloor, stderr)
+		return serveFloor(ctx, f.serveFloor, f.floorWork, stderr)
 	}
 	confs, err := parseConfs(f.confs)
 	if err != nil {
@@ -252,7 +254,7 @@ func writeJSON(stdout, stderr io.Writer, v any) int {
 }
 
 // serveFloor serves the floor runner on path until ctx ends.
-func serveFloor(ctx context.Context, path string, stderr io.Writer) int {
+func serveFloor(ctx context.Context, path string, work time.Duration, stderr io.Writer) int {
 	if fi, err := os.Lstat(path); err == nil && fi.Mode().Type() == os.ModeSocket {
 		os.Remove(path) // a stale socket of an earlier run
 	}
@@ -261,7 +263,7 @@ func serveFloor(ctx context.Context, path string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "scriptrunner bench: %v\n", err)
 		return 1
 	}
-	var srv floor.Server
+	srv := floor.Server{Work: work}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(stderr, "floor runner listening on unix:%s\n", path)

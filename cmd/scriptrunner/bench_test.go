@@ -76,8 +76,8 @@ func TestBenchUsage(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			code := run(context.Background(), append([]string{"bench"}, tc.args...), &stdout, &stderr)
 			out := stdout.String() + stderr.String()
-			if code != tc.code || !strings.Contains(out, tc.want) || strings.Contains(out, "serve-floor") {
-				t.Errorf("exit %d, want %d and %q without serve-floor:\n%s", code, tc.code, tc.want, out)
+			if code != tc.code || !strings.Contains(out, tc.want) || strings.Contains(out, "serve-floor") || strings.Contains(out, "floor-work") {
+				t.Errorf("exit %d, want %d and %q without serve-floor and floor-work:\n%s", code, tc.code, tc.want, out)
 			}
 		})
 	}

@@ -16,6 +16,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/valyala/bytebufferpool"
 
@@ -25,6 +26,12 @@ import (
 // Server serves the floor protocol. Its methods are safe for concurrent
 // use.
 type Server struct {
+	// Work, when set, is CPU time burnt in a busy loop before each
+	// HTTPReqCall and HTTPRespCall is answered: a calibration runner that
+	// costs exactly that much more per call than the floor
+	// (docs/bench.md). Set it before Serve.
+	Work time.Duration
+
 	token atomic.Uint32
 
 	mu     sync.Mutex
@@ -109,10 +116,19 @@ func (s *Server) serve(nc net.Conn) {
 		if err != nil {
 			return
 		}
+		if s.Work > 0 && (t == protocol.TypeHTTPReqCall || t == protocol.TypeHTTPRespCall) {
+			spin(s.Work)
+		}
 		out, ok := c.answer(t, s)
 		if _, err := nc.Write(out); err != nil || !ok {
 			return
 		}
+	}
+}
+
+// spin keeps the CPU busy for d.
+func spin(d time.Duration) {
+	for start := time.Now(); time.Since(start) < d; {
 	}
 }
 

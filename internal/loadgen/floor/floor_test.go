@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/scriptrunner/scriptrunner/internal/loadgen/floor"
 	"github.com/scriptrunner/scriptrunner/protocol"
@@ -12,12 +13,16 @@ import (
 
 func startFloor(t *testing.T) string {
 	t.Helper()
+	return startFloorWith(t, &floor.Server{})
+}
+
+func startFloorWith(t *testing.T, srv *floor.Server) string {
+	t.Helper()
 	path := protocoltest.SocketPath(t)
 	ln, err := net.Listen("unix", path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &floor.Server{}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	t.Cleanup(func() {
@@ -90,5 +95,24 @@ func TestID(t *testing.T) {
 				t.Errorf("got %d, %v; want %d, %v", id, ok, tc.id, tc.ok)
 			}
 		})
+	}
+}
+
+// TestFloorWork checks that a calibration floor spends at least Work on
+// each call before it answers.
+func TestFloorWork(t *testing.T) {
+	const work = 20 * time.Millisecond
+	c := protocoltest.Dial(t, startFloorWith(t, &floor.Server{Work: work}))
+	token, err := c.Prepare("k", protocoltest.KVs("bench_filter", `{}`)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	r, _, err := c.Call(protocoltest.ReqCall{ID: 7, ConfToken: token, Path: "/"}, nil)
+	if err != nil || r.ID != 7 {
+		t.Fatalf("Call: %+v, %v", r, err)
+	}
+	if d := time.Since(start); d < work {
+		t.Errorf("call answered after %v, want at least the %v of work", d, work)
 	}
 }
