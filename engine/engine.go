@@ -34,7 +34,9 @@ type Config struct {
 	// Default 200000 (a tight loop spends it in about 1 ms).
 	MaxSteps uint64
 	// Timeout is the wall-clock limit of one handler call, ExtraInfo
-	// round trips included. Default 500 ms.
+	// round trips included. Default 500 ms. A watchdog checks the calls
+	// in flight every 2 ms: a handler is cancelled no earlier than its
+	// timeout and about 4 ms after it at the latest (watchdog.go).
 	Timeout time.Duration
 	// MaxBodyBytes caps the request or response body a script may read.
 	// Default 8 MiB; negative means no cap.
@@ -169,7 +171,8 @@ type Engine struct {
 	mu      sync.Mutex
 	scripts map[string]*Script // last successfully compiled version by name
 
-	calls sync.Pool // *callState
+	calls callPool // idle and live callStates
+	wd    watchdog // cancels handlers past their timeout
 
 	// pre is what scripts and lib files are compiled against:
 	// predeclared plus the metering hooks and wrappers (guard.go).
@@ -178,10 +181,6 @@ type Engine struct {
 	libMu    sync.Mutex
 	libProgs map[string]*starlark.Program // compiled lib files by path@content digest
 	libMods  map[string]*libModule        // initialized lib files by path@version digest
-
-	// timerHook, when set (by tests only), runs at the start of every
-	// deadline timer's function, before the thread is cancelled.
-	timerHook func()
 }
 
 // New returns an Engine. A nil logger discards logs.
@@ -193,7 +192,7 @@ func New(cfg Config, log *zap.Logger) *Engine {
 		libProgs: map[string]*starlark.Program{}, libMods: map[string]*libModule{}}
 	e.predeclared = e.newPredeclared()
 	e.pre = guardedPredeclared(e.predeclared)
-	e.calls.New = func() any { return e.newCallState() }
+	e.wd.epoch, e.wd.calls = time.Now(), &e.calls
 	return e
 }
 

@@ -2,10 +2,45 @@ package engine
 
 import "go.starlark.net/starlark"
 
-// SetTimerHook makes f run at the start of every deadline timer's
-// function of e, before the thread is cancelled. Call it before e runs
-// its first call.
-func SetTimerHook(e *Engine, f func()) { e.timerHook = f }
+// SetTimerHook makes f run on e's watchdog goroutine each time it has
+// decided to cancel a handler, before it cancels the thread. Call it
+// before e runs its first call.
+func SetTimerHook(e *Engine, f func()) { e.wd.hook = f }
+
+// SetClaimHook makes f run on e's watchdog goroutine each time it has
+// found a handler past its timeout, before it tries to claim it for
+// cancelling: the handler may return meanwhile. Call it before e runs its
+// first call.
+func SetClaimHook(e *Engine, f func()) { e.wd.claimHook = f }
+
+// WatchdogTick is the watchdog's tick.
+const WatchdogTick = watchdogTick
+
+// WatchdogStats are counters of an engine's watchdog.
+type WatchdogStats struct {
+	Running   bool   // a watchdog goroutine is running
+	Ticks     uint64 // ticks so far
+	Cancelled uint64 // handlers cancelled
+	Observed  uint64 // handlers that saw their cancellation before returning
+}
+
+// Watchdog returns e's watchdog counters.
+func Watchdog(e *Engine) WatchdogStats {
+	return WatchdogStats{
+		Running:   e.wd.state.Load() == wdRunning,
+		Ticks:     e.wd.ticks.Load(),
+		Cancelled: e.wd.cancelled.Load(),
+		Observed:  e.wd.observed.Load(),
+	}
+}
+
+// CallStates returns how many call states e has registered and how many
+// of them are idle on its free list.
+func CallStates(e *Engine) (registered, free int) {
+	e.calls.mu.Lock()
+	defer e.calls.mu.Unlock()
+	return len(e.calls.registered()), len(e.calls.free)
+}
 
 // AddBuiltin makes fn a predeclared name of every script e compiles
 // afterwards. Tests use it to inject builtins that misbehave.

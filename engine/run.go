@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"go.starlark.net/starlark"
@@ -74,20 +73,20 @@ func (e *ScriptError) Error() string {
 
 func (e *ScriptError) Unwrap() error { return e.Err }
 
-// callState is what one in-flight call borrows from the pool: a Starlark
-// thread, the request and response values, the argument tuple and a
-// reusable deadline timer.
+// callState is what one in-flight call borrows from the engine's free
+// list: a Starlark thread, the request and response values, the argument
+// tuple and the deadline the watchdog watches (watchdog.go).
 type callState struct {
 	thread   *starlark.Thread
 	req      *bindings.RequestValue
 	resp     *bindings.ResponseValue
 	args     starlark.Tuple
-	timer    *time.Timer
-	fired    chan struct{} // the timer's function has finished (cap 1)
+	dl       deadline
+	wd       *watchdog
 	info     *bindings.CallInfo
 	budget   *bindings.Budget
-	timedOut atomic.Bool
-	tainted  bool // must not return to the pool
+	timedOut bool // the watchdog cancelled the last handler
+	tainted  bool // must not return to the free list
 
 	// snapshots of the changes before a handler whose policy is
 	// on_error: continue, to drop them if it fails
@@ -105,34 +104,35 @@ func (e *Engine) newCallState() *callState {
 		req:    bindings.NewRequestValue(),
 		resp:   bindings.NewResponseValue(),
 		args:   make(starlark.Tuple, 2),
-		fired:  make(chan struct{}, 1),
+		dl:     deadline{fired: make(chan struct{}, 1)},
+		wd:     &e.wd,
 		info:   &bindings.CallInfo{},
 		budget: &bindings.Budget{},
 	}
 	bindings.BindCallInfo(cs.thread, cs.info)
 	bindings.BindBudget(cs.thread, cs.budget)
-	hook := e.timerHook
-	cs.timer = time.AfterFunc(time.Hour, func() {
-		if hook != nil {
-			hook()
-		}
-		cs.timedOut.Store(true)
-		cs.thread.Cancel("timeout")
-		cs.fired <- struct{}{}
-	})
-	cs.timer.Stop()
 	return cs
 }
 
 // begin fills the call information builtins read.
 func (cs *callState) begin(id uint32, phase string, clock func() time.Time) {
 	*cs.info = bindings.CallInfo{RequestID: id, Phase: phase, Clock: clock}
+	cs.timedOut = false
 }
 
-func (e *Engine) getCall() *callState { return e.calls.Get().(*callState) }
+// getCall takes an idle callState from the free list, or makes and
+// registers a new one.
+func (e *Engine) getCall() *callState {
+	if cs := e.calls.get(); cs != nil {
+		return cs
+	}
+	cs := e.newCallState()
+	e.calls.add(cs)
+	return cs
+}
 
-// putCall returns cs to the pool unless a panic left it in an unknown
-// state.
+// putCall returns cs to the free list, or unregisters it when a panic
+// left it in an unknown state.
 func (e *Engine) putCall(cs *callState) {
 	cs.args[0], cs.args[1] = nil, nil
 	cs.req.Release()
@@ -140,32 +140,32 @@ func (e *Engine) putCall(cs *callState) {
 	cs.reqSnap.Release()
 	cs.respSnap.Release()
 	cs.reqPhase, cs.respPhase = requestPhase{}, responsePhase{} // drop confs and errors of the call
-	if !cs.tainted {
-		e.calls.Put(cs)
+	if cs.tainted {
+		e.calls.drop(cs)
+		return
 	}
+	e.calls.put(cs)
 }
 
 // invoke runs one handler under the script's limits. Entry points are
 // checked at load to take exactly two positional parameters, so reusing
 // cs.args is safe: the callee copies them into its frame.
 //
-// When the deadline timer fired, invoke waits for the timer's function to
-// finish before it returns. Otherwise that function could cancel the
-// thread after the next handler of the chain, or the next call on the
-// pooled thread, has called Uncancel (a late cancellation).
+// The watchdog cancels the thread when the handler outlives l.Timeout.
+// If it has begun to, invoke waits until it is done before it returns
+// (deadline.end), so that it cannot cancel the next handler of the
+// chain, or the next call on the reused thread, after they called
+// Uncancel (a late cancellation).
 func (cs *callState) invoke(fn *starlark.Function, l Limits, value, conf starlark.Value) (v starlark.Value, steps uint64, err error) {
 	th := cs.thread
 	th.Uncancel()
-	cs.timedOut.Store(false)
 	start := th.ExecutionSteps()
 	th.SetMaxExecutionSteps(start + l.Steps)
 	*cs.budget = l.budget(start)
 	cs.args[0], cs.args[1] = value, conf
-	cs.timer.Reset(l.Timeout)
+	cs.dl.begin(cs.wd, l.Timeout)
 	defer func() {
-		if !cs.timer.Stop() {
-			<-cs.fired // the function has started; it always finishes
-		}
+		cs.timedOut = cs.dl.end(cs.wd)
 		steps = th.ExecutionSteps() - start
 	}()
 	v, err = starlark.Call(th, fn, cs.args, nil)
@@ -417,7 +417,7 @@ func (e *Engine) scriptError(c *Conf, phase string, err error, cs *callState, po
 		se.Backtrace = ee.Backtrace()
 	}
 	outcome := Failed
-	if cs.timedOut.Load() {
+	if cs.timedOut {
 		se.Timeout = true
 		outcome = TimedOut
 	}
