@@ -62,7 +62,7 @@ func TestHostileScripts(t *testing.T) {
 		{name: "req.json of a deeply nested body", src: "def on_request(req, conf):\n    req.json()\n", body: strings.Repeat("[", 4<<20), want: "JSON nests deeper than max_depth"},
 		{name: "sorted of a huge list", src: "def on_request(req, conf):\n    sorted([3, 1, 2] * 1000000)\n", want: "sorted|cancelled: timeout"},
 		{name: "dict growth", src: "def on_request(req, conf):\n    d = {}\n    i = 0\n    while True:\n        d[i] = i\n        i += 1\n", want: "too many steps"},
-		{name: "str amplification", src: "def on_request(req, conf):\n    s = \"x\" * 1000000\n    str([s] * 100000)\n", want: "max_build_bytes"},
+		{name: "str amplification", src: "def on_request(req, conf):\n    s = \"x\" * 1000000\n    str([s] * 100000)\n", want: "max_build_bytes|cancelled: timeout"},
 		{name: "oversized response", src: "def on_request(req, conf):\n    req.set_body(\"x\" * (13 << 20))\n", want: "max_response_bytes"},
 		{name: "timeout", src: "LIMITS = {\"steps\": 1000000000000, \"timeout_ms\": 30}\ndef on_request(req, conf):\n    while True:\n        pass\n", want: "cancelled: timeout"},
 	}
