@@ -1,15 +1,13 @@
 package protocol
 
 import (
+	"fmt"
 	"sync"
 
 	flatbuffers "github.com/google/flatbuffers/go"
 
-	"github.com/scriptrunner/scriptrunner/protocol/internal/A6"
 	errpb "github.com/scriptrunner/scriptrunner/protocol/internal/A6/Err"
 	eipb "github.com/scriptrunner/scriptrunner/protocol/internal/A6/ExtraInfo"
-	reqpb "github.com/scriptrunner/scriptrunner/protocol/internal/A6/HTTPReqCall"
-	resppb "github.com/scriptrunner/scriptrunner/protocol/internal/A6/HTTPRespCall"
 	pcpb "github.com/scriptrunner/scriptrunner/protocol/internal/A6/PrepareConf"
 )
 
@@ -75,10 +73,15 @@ func (r *RespCallReply) Reset() {
 // (header and payload) that stays valid until the next call on the same
 // Encoder. An Encoder is not safe for concurrent use; get one from
 // GetEncoder and return it with PutEncoder.
+//
+// The HTTPReqCall and HTTPRespCall answers, the per-request hot path, are
+// written directly with fbWriter into out, the payload at its end and the
+// frame header just in front of it. The other, rarer messages go through
+// the generated flatbuffers.Builder code and are copied after a header.
 type Encoder struct {
-	b    *flatbuffers.Builder
-	offs []flatbuffers.UOffsetT
-	out  []byte
+	b   *flatbuffers.Builder
+	w   fbWriter
+	out []byte
 }
 
 var encoderPool = sync.Pool{New: func() any {
@@ -112,43 +115,8 @@ func (e *Encoder) finish(t Type, root flatbuffers.UOffsetT) ([]byte, error) {
 	return e.out, nil
 }
 
-// entries builds a vector of TextEntry tables.
-func (e *Encoder) entries(list []Entry, startVector func(*flatbuffers.Builder, int) flatbuffers.UOffsetT) flatbuffers.UOffsetT {
-	if len(list) == 0 {
-		return 0
-	}
-	base := len(e.offs)
-	for i := range list {
-		name := e.b.CreateByteString(list[i].Name)
-		var value flatbuffers.UOffsetT
-		if list[i].HasValue {
-			value = e.b.CreateByteString(list[i].Value)
-		}
-		A6.TextEntryStart(e.b)
-		A6.TextEntryAddName(e.b, name)
-		if list[i].HasValue {
-			A6.TextEntryAddValue(e.b, value)
-		}
-		e.offs = append(e.offs, A6.TextEntryEnd(e.b))
-	}
-	startVector(e.b, len(list))
-	for i := len(list) - 1; i >= 0; i-- {
-		e.b.PrependUOffsetT(e.offs[base+i])
-	}
-	e.offs = e.offs[:base]
-	return e.b.EndVector(len(list))
-}
-
-func (e *Encoder) byteVector(v []byte) flatbuffers.UOffsetT {
-	if len(v) == 0 {
-		return 0
-	}
-	return e.b.CreateByteVector(v)
-}
-
 func (e *Encoder) reset() {
 	e.b.Reset()
-	e.offs = e.offs[:0]
 }
 
 // Error encodes an RPC_ERROR frame.
@@ -169,75 +137,172 @@ func (e *Encoder) PrepareConf(token uint32) []byte {
 	return out
 }
 
-// ReqCall encodes the answer to an HTTPReqCall. It fails with
-// ErrFrameTooLarge when the reply does not fit in one frame.
+// The reply writers below write each message in the order the generated
+// Builder code would build it (strings and vectors first, then the
+// tables, fields in schema order), so the bytes are those of the
+// flatbuffers.Builder encoding. A field is left out exactly where that
+// code leaves it out: scalars equal to their default 0, empty entry lists
+// and bodies, a Rewrite path unless HasPath.
+
+// ReqCall encodes the answer to an HTTPReqCall. It fails with an error
+// wrapping ErrFrameTooLarge when the reply does not fit in one frame.
 func (e *Encoder) ReqCall(id uint32, r *ReqCallReply) ([]byte, error) {
-	e.reset()
-	var action flatbuffers.UOffsetT
+	content, entries := reqCallContent(r)
+	w, err := e.start(TypeHTTPReqCall, content, entries)
+	if err != nil {
+		return nil, err
+	}
+	var action int
 	switch r.Action {
 	case ActionStop:
-		headers := e.entries(r.Headers, reqpb.StopStartHeadersVector)
-		body := e.byteVector(r.Body)
-		reqpb.StopStart(e.b)
-		reqpb.StopAddStatus(e.b, uint16(r.Status))
-		if headers != 0 {
-			reqpb.StopAddHeaders(e.b, headers)
-		}
-		if body != 0 {
-			reqpb.StopAddBody(e.b, body)
-		}
-		action = reqpb.StopEnd(e.b)
+		action = writeStop(w, r)
 	case ActionRewrite:
-		var path flatbuffers.UOffsetT
-		if r.HasPath {
-			path = e.b.CreateByteString(r.Path)
-		}
-		headers := e.entries(r.Headers, reqpb.RewriteStartHeadersVector)
-		args := e.entries(r.Args, reqpb.RewriteStartArgsVector)
-		respHeaders := e.entries(r.RespHeaders, reqpb.RewriteStartRespHeadersVector)
-		body := e.byteVector(r.Body)
-		reqpb.RewriteStart(e.b)
-		if r.HasPath {
-			reqpb.RewriteAddPath(e.b, path)
-		}
-		if headers != 0 {
-			reqpb.RewriteAddHeaders(e.b, headers)
-		}
-		if args != 0 {
-			reqpb.RewriteAddArgs(e.b, args)
-		}
-		if respHeaders != 0 {
-			reqpb.RewriteAddRespHeaders(e.b, respHeaders)
-		}
-		if body != 0 {
-			reqpb.RewriteAddBody(e.b, body)
-		}
-		action = reqpb.RewriteEnd(e.b)
+		action = writeRewrite(w, r)
 	}
-	reqpb.RespStart(e.b)
-	reqpb.RespAddId(e.b, id)
+	var f [3]int
+	start := w.head
+	f[0] = w.u32Field(id)
 	if action != 0 {
-		reqpb.RespAddActionType(e.b, reqpb.Action(r.Action))
-		reqpb.RespAddAction(e.b, action)
+		f[1] = w.u8Field(uint8(r.Action))
+		f[2] = w.offsetField(action)
 	}
-	return e.finish(TypeHTTPReqCall, reqpb.RespEnd(e.b))
+	w.finish(w.endTable(start, f[:]))
+	return e.frame(TypeHTTPReqCall)
 }
 
-// RespCall encodes the answer to an HTTPRespCall.
+// writeStop writes the A6.HTTPReqCall.Stop table of r and returns its
+// position.
+func writeStop(w *fbWriter, r *ReqCallReply) int {
+	headers := w.entries(r.Headers)
+	body := w.bytes(r.Body)
+	var f [3]int
+	start := w.head
+	f[0] = w.u16Field(uint16(r.Status))
+	f[1] = w.offsetField(headers)
+	f[2] = w.offsetField(body)
+	return w.endTable(start, f[:])
+}
+
+// writeRewrite writes the A6.HTTPReqCall.Rewrite table of r and returns
+// its position. The path is present, possibly empty, when r.HasPath.
+func writeRewrite(w *fbWriter, r *ReqCallReply) int {
+	var path int
+	if r.HasPath {
+		path = w.str(r.Path)
+	}
+	headers := w.entries(r.Headers)
+	args := w.entries(r.Args)
+	respHeaders := w.entries(r.RespHeaders)
+	body := w.bytes(r.Body)
+	var f [5]int
+	start := w.head
+	f[0] = w.offsetField(path)
+	f[1] = w.offsetField(headers)
+	f[2] = w.offsetField(args)
+	f[3] = w.offsetField(respHeaders)
+	f[4] = w.offsetField(body)
+	return w.endTable(start, f[:])
+}
+
+// RespCall encodes the answer to an HTTPRespCall. It fails with an error
+// wrapping ErrFrameTooLarge when the reply does not fit in one frame.
 func (e *Encoder) RespCall(id uint32, r *RespCallReply) ([]byte, error) {
-	e.reset()
-	headers := e.entries(r.Headers, resppb.RespStartHeadersVector)
-	body := e.byteVector(r.Body)
-	resppb.RespStart(e.b)
-	resppb.RespAddId(e.b, id)
-	resppb.RespAddStatus(e.b, uint16(r.Status))
-	if headers != 0 {
-		resppb.RespAddHeaders(e.b, headers)
+	content, entries := entriesContent(r.Headers)
+	w, err := e.start(TypeHTTPRespCall, content+len(r.Body), entries)
+	if err != nil {
+		return nil, err
 	}
-	if body != 0 {
-		resppb.RespAddBody(e.b, body)
+	headers := w.entries(r.Headers)
+	body := w.bytes(r.Body)
+	var f [4]int
+	start := w.head
+	f[0] = w.u32Field(id)
+	f[1] = w.u16Field(uint16(r.Status))
+	f[2] = w.offsetField(headers)
+	f[3] = w.offsetField(body)
+	w.finish(w.endTable(start, f[:]))
+	return e.frame(TypeHTTPRespCall)
+}
+
+// Size bounds of a reply payload, from the bytes of its strings and
+// bodies (content) and its number of entries. Beyond the content, an
+// entry takes at most 40 bytes: two strings' lengths and NULs with up to
+// 3 bytes of padding each (16), its table (12), its vtable (8) and its
+// slot in the vector (4). The rest of an HTTPReqCall answer takes at most
+// 113 bytes: the Rewrite path's length, NUL and padding (8), the body's
+// length and padding (7), three vector lengths with padding (21), the
+// Rewrite table and its vtable with padding (41; a Stop takes 26), the
+// root table and its vtable (29) and the padded root offset (7); the rest
+// of an HTTPRespCall answer, 53. Every reply has at least the root
+// offset, the root table's soffset and a 4-byte vtable.
+const (
+	entryMaxOverhead = 40
+	replyMaxOverhead = 128
+	replyMinOverhead = 12
+)
+
+// entriesContent returns the bytes of the names and values the encoded
+// list carries, and its length.
+func entriesContent(list []Entry) (content, n int) {
+	for i := range list {
+		content += len(list[i].Name)
+		if list[i].HasValue {
+			content += len(list[i].Value)
+		}
 	}
-	return e.finish(TypeHTTPRespCall, resppb.RespEnd(e.b))
+	return content, len(list)
+}
+
+// reqCallContent returns the bytes of the strings and bodies the encoded
+// r carries, and its number of entries.
+func reqCallContent(r *ReqCallReply) (content, entries int) {
+	switch r.Action {
+	case ActionStop:
+		content, entries = entriesContent(r.Headers)
+		content += len(r.Body)
+	case ActionRewrite:
+		content, entries = entriesContent(r.Headers)
+		c, n := entriesContent(r.Args)
+		content, entries = content+c, entries+n
+		c, n = entriesContent(r.RespHeaders)
+		content, entries = content+c, entries+n
+		content += len(r.Body)
+		if r.HasPath {
+			content += len(r.Path)
+		}
+	}
+	return content, entries
+}
+
+// start prepares the writer for a reply of type t with the given content
+// bytes and entries: out is sized for the largest payload they can make
+// plus the frame header. A reply whose content alone cannot fit in a
+// frame fails here, before anything is written.
+func (e *Encoder) start(t Type, content, entries int) (*fbWriter, error) {
+	if content+replyMinOverhead > MaxFrameSize {
+		return nil, fmt.Errorf("protocol: encode %s reply with %d bytes of strings and bodies: %w", t, content, ErrFrameTooLarge)
+	}
+	// A multiple of 4, as fbWriter needs.
+	n := (HeaderSize + content + entries*entryMaxOverhead + replyMaxOverhead + 3) &^ 3
+	if cap(e.out) < n {
+		e.out = make([]byte, max(n, 2*cap(e.out)))
+	}
+	e.w.reset(e.out[:n])
+	return &e.w, nil
+}
+
+// frame writes the frame header in the bytes just in front of the
+// finished payload, which the size bound of start left free, and returns
+// header and payload.
+func (e *Encoder) frame(t Type) ([]byte, error) {
+	payload := e.w.payload()
+	at := e.w.head - HeaderSize
+	// The header is appended to an empty slice at at, whose capacity
+	// runs into the payload: append writes it in place.
+	if _, err := AppendFrameHeader(e.w.buf[at:at], t, len(payload)); err != nil {
+		return nil, fmt.Errorf("protocol: encode %s reply of %d bytes: %w", t, len(payload), err)
+	}
+	return e.w.buf[at:], nil
 }
 
 // InfoKind is the kind of an ExtraInfo question.
