@@ -272,6 +272,20 @@ func TestEncoderTooLarge(t *testing.T) {
 	if got := decodeFrame(t, frame); got.Resp == nil || len(got.Resp.Body) != protocol.MaxFrameSize-64 {
 		t.Errorf("near-maximum body did not round-trip")
 	}
+	// An answer with an id and a body takes 32 bytes besides the body and
+	// its padding: a body of 2^24-36 bytes makes the largest payload, a
+	// multiple of 4; one more byte, padded to 4, is too large. Both pass
+	// the Encoder's early check on the content size.
+	largest := protocol.MaxFrameSize - 35
+	if frame, err = e.RespCall(1, &protocol.RespCallReply{Body: body[:largest]}); err != nil {
+		t.Fatalf("RespCall with a %d-byte body: %v", largest, err)
+	}
+	if n := len(frame) - protocol.HeaderSize; n != protocol.MaxFrameSize-3 {
+		t.Errorf("RespCall with a %d-byte body: payload of %d bytes, want %d", largest, n, protocol.MaxFrameSize-3)
+	}
+	if _, err := e.RespCall(1, &protocol.RespCallReply{Body: body[:largest+1]}); !errors.Is(err, protocol.ErrFrameTooLarge) {
+		t.Errorf("RespCall with a %d-byte body: error = %v, want ErrFrameTooLarge", largest+1, err)
+	}
 }
 
 func TestReplyReset(t *testing.T) {
