@@ -104,6 +104,9 @@ func PutEncoder(e *Encoder) {
 	encoderPool.Put(e)
 }
 
+// size is the memory the encoder holds.
+func (e *Encoder) size() int { return cap(e.out) + cap(e.b.Bytes) }
+
 func (e *Encoder) finish(t Type, root flatbuffers.UOffsetT) ([]byte, error) {
 	e.b.Finish(root)
 	payload := e.b.FinishedBytes()

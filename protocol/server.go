@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/valyala/bytebufferpool"
@@ -44,8 +45,10 @@ type Server struct {
 	DrainGrace time.Duration
 	// WriteTimeout bounds a write to a peer that stopped reading; the
 	// connection is then closed. Zero means 60 s, APISIX's own send
-	// timeout. The deadline is pushed forward at most once a second (or
-	// half the timeout, if shorter), so the effective timeout is at least
+	// timeout. On a connection with a file descriptor (Unix and TCP
+	// sockets) it counts from the moment the write has to wait; on
+	// others the deadline is pushed forward at most once a second (or
+	// half the timeout, if shorter), so the timeout is at least
 	// WriteTimeout minus that.
 	WriteTimeout time.Duration
 
@@ -124,6 +127,12 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	}
 	c := &conn{srv: s, nc: nc, r: getReader(nc)}
 	c.call.c = c
+	if sc, ok := nc.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			c.raw = raw
+			c.writeFn = c.writeSome
+		}
+	}
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.connCount.Add(1)
@@ -188,14 +197,23 @@ type conn struct {
 	idle atomic.Bool
 	call Call
 
-	in        *bytebufferpool.ByteBuffer // current request frame
+	in        *bytebufferpool.ByteBuffer // request frame buffer, reused
+	enc       *Encoder                   // reply encoder, reused
 	prep      PrepareConfRequest
 	reqCall   HTTPReqCallRequest
 	respCall  HTTPRespCallRequest
 	reqReply  ReqCallReply
 	respReply RespCallReply
 
-	writeDeadline time.Time // last write deadline set on nc
+	// Writes through raw, when nc has one, set a write deadline only
+	// once a write would block; see write.
+	raw     syscall.RawConn
+	writeFn func(fd uintptr) bool // c.writeSome, bound once
+	pending []byte                // the part of the frame writeSome has yet to write
+	werr    error                 // writeSome's error
+	armed   bool                  // writeSome set a write deadline
+
+	writeDeadline time.Time // last write deadline set on nc (writes without raw)
 }
 
 // errClose ends the connection after the current frame.
@@ -205,13 +223,18 @@ func (c *conn) serve() {
 	defer c.srv.removeConn(c)
 	defer putReader(c.r)
 	defer c.nc.Close()
+	c.in, c.enc = bytebufferpool.Get(), GetEncoder()
+	defer func() {
+		putBuffer(c.in)
+		PutEncoder(c.enc)
+		c.in, c.enc = nil, nil
+	}()
 	log := c.srv.logger()
 	for {
 		c.idle.Store(true)
 		if c.srv.inShutdown.Load() {
 			c.nc.SetReadDeadline(time.Now().Add(c.srv.drainGrace()))
 		}
-		c.in = bytebufferpool.Get()
 		t, err := ReadFrame(c.r, c.in)
 		c.idle.Store(false)
 		if err == nil {
@@ -222,11 +245,27 @@ func (c *conn) serve() {
 		} else if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, net.ErrClosed) {
 			log.Debug("read frame", zap.Error(err))
 		}
-		putBuffer(c.in)
-		c.in = nil
 		if err != nil || c.srv.inShutdown.Load() {
 			return
 		}
+		c.shrink()
+	}
+}
+
+// keepBuffer is the largest frame buffer or encoder a connection keeps
+// between frames; after a bigger frame it starts again from the pool.
+const keepBuffer = 64 << 10
+
+// shrink hands buffers grown by a large frame back, so that an idle
+// connection holds little memory.
+func (c *conn) shrink() {
+	if cap(c.in.B) > keepBuffer {
+		putBuffer(c.in)
+		c.in = bytebufferpool.Get()
+	}
+	if c.enc.size() > keepBuffer {
+		PutEncoder(c.enc)
+		c.enc = GetEncoder()
 	}
 }
 
@@ -292,9 +331,7 @@ func (c *conn) handlePrepareConf() error {
 	if err != nil {
 		return c.answerError(err)
 	}
-	enc := GetEncoder()
-	defer PutEncoder(enc)
-	return c.write(enc.PrepareConf(token))
+	return c.write(c.enc.PrepareConf(token))
 }
 
 func (c *conn) handleReqCall() error {
@@ -308,9 +345,7 @@ func (c *conn) handleReqCall() error {
 	if c.call.broken {
 		return errClose
 	}
-	enc := GetEncoder()
-	defer PutEncoder(enc)
-	frame, err := enc.ReqCall(c.reqCall.ID, &c.reqReply)
+	frame, err := c.enc.ReqCall(c.reqCall.ID, &c.reqReply)
 	if err != nil {
 		return c.answerError(err)
 	}
@@ -328,9 +363,7 @@ func (c *conn) handleRespCall() error {
 	if c.call.broken {
 		return errClose
 	}
-	enc := GetEncoder()
-	defer PutEncoder(enc)
-	frame, err := enc.RespCall(c.respCall.ID, &c.respReply)
+	frame, err := c.enc.RespCall(c.respCall.ID, &c.respReply)
 	if err != nil {
 		return c.answerError(err)
 	}
@@ -354,16 +387,70 @@ func (c *conn) answerError(err error) error {
 }
 
 func (c *conn) writeError(code Code) error {
-	enc := GetEncoder()
-	defer PutEncoder(enc)
-	return c.write(enc.Error(code))
+	return c.write(c.enc.Error(code))
 }
 
-func (c *conn) write(frame []byte) error {
-	timeout := c.srv.WriteTimeout
-	if timeout <= 0 {
-		timeout = 60 * time.Second
+func (c *conn) writeTimeout() time.Duration {
+	if c.srv.WriteTimeout > 0 {
+		return c.srv.WriteTimeout
 	}
+	return 60 * time.Second
+}
+
+// write writes one frame. A write that completes at once, as nearly all
+// do, reads no clock and sets no deadline: through the raw connection,
+// the deadline is set only when the socket buffer is full and the write
+// has to wait for the peer.
+func (c *conn) write(frame []byte) error {
+	if c.raw == nil {
+		return c.writeWithDeadline(frame)
+	}
+	c.pending, c.werr, c.armed = frame, nil, false
+	err := c.raw.Write(c.writeFn)
+	if c.armed {
+		c.nc.SetWriteDeadline(time.Time{})
+	}
+	if err == nil {
+		err = c.werr
+	}
+	c.pending, c.werr = nil, nil
+	if err != nil {
+		return fmt.Errorf("protocol: write: %w", err)
+	}
+	return nil
+}
+
+// writeSome is the syscall.RawConn write callback: it writes c.pending
+// and returns false to wait until the socket is writable again, after
+// arming the write deadline the first time.
+func (c *conn) writeSome(fd uintptr) bool {
+	for len(c.pending) > 0 {
+		n, err := syscall.Write(int(fd), c.pending)
+		if n > 0 {
+			c.pending = c.pending[n:]
+		}
+		switch {
+		case err == syscall.EINTR:
+		case err == syscall.EAGAIN:
+			if !c.armed {
+				c.armed = true
+				c.nc.SetWriteDeadline(time.Now().Add(c.writeTimeout()))
+			}
+			return false
+		case err != nil:
+			c.werr = err
+			return true
+		case n == 0:
+			c.werr = io.ErrUnexpectedEOF
+			return true
+		}
+	}
+	return true
+}
+
+// writeWithDeadline writes to a connection without a raw descriptor.
+func (c *conn) writeWithDeadline(frame []byte) error {
+	timeout := c.writeTimeout()
 	// Setting a deadline on every write would cost a timer update per
 	// reply; refreshing it once a little of it is used up is enough.
 	slack := min(time.Second, timeout/2)
@@ -417,9 +504,7 @@ func (x *Call) ExtraInfo(kind InfoKind, name string) (result []byte, ok bool, er
 	if x.broken {
 		return nil, false, errors.New("protocol: connection broken by an earlier ExtraInfo error")
 	}
-	enc := GetEncoder()
-	err = x.c.write(enc.ExtraInfo(kind, name))
-	PutEncoder(enc)
+	err = x.c.write(x.c.enc.ExtraInfo(kind, name))
 	if err == nil {
 		err = x.read()
 	}

@@ -737,31 +737,85 @@ func TestServerExtraInfoSharesReader(t *testing.T) {
 }
 
 // TestServerWriteTimeout: a peer that sends calls but never reads the
-// replies must not hold the connection's goroutine forever.
+// replies must not hold the connection's goroutine forever. Unix sockets
+// are written through their raw descriptor, with the deadline set once
+// a write has to wait; "plain" connections, without a descriptor, take
+// the path that keeps a deadline set.
 func TestServerWriteTimeout(t *testing.T) {
-	srv := protocoltest.Start(t, &protocol.Server{WriteTimeout: 100 * time.Millisecond, Handler: &fakeHandler{
-		reqCall: func(_ *protocol.Call, _ *protocol.HTTPReqCallRequest, reply *protocol.ReqCallReply) error {
-			reply.Action, reply.Body = protocol.ActionStop, make([]byte, 1<<20)
-			return nil
-		},
-	}})
-	c := srv.Dial(t)
-	mustPrepare(t, c)
-	if n := srv.OpenConns(); n != 1 {
-		t.Fatalf("got %d open connections, want 1", n)
+	for _, plain := range []bool{false, true} {
+		t.Run(map[bool]string{false: "raw", true: "plain"}[plain], func(t *testing.T) {
+			srv := &protocol.Server{WriteTimeout: 100 * time.Millisecond, Handler: &fakeHandler{
+				reqCall: func(_ *protocol.Call, _ *protocol.HTTPReqCallRequest, reply *protocol.ReqCallReply) error {
+					reply.Action, reply.Body = protocol.ActionStop, make([]byte, 1<<20)
+					return nil
+				},
+			}}
+			path := startServer(t, srv, plain)
+			c := protocoltest.Dial(t, path)
+			mustPrepare(t, c)
+			if n := srv.OpenConns(); n != 1 {
+				t.Fatalf("got %d open connections, want 1", n)
+			}
+			// A reply that fits is written whole.
+			r, _, err := c.Call(protocoltest.ReqCall{ID: 9}, nil)
+			if err != nil || r.Stop == nil || len(r.Stop.Body) != 1<<20 {
+				t.Fatalf("got %v, %v; want a stop with a 1 MiB body", r.Stop != nil, err)
+			}
+			payload, _ := protocoltest.EncodeReqCall(protocoltest.ReqCall{})
+			// Enough replies to fill both socket buffers; the peer reads none.
+			for range 16 {
+				if err := c.WriteFrame(protocol.TypeHTTPReqCall, payload); err != nil {
+					break // the runner closed the connection
+				}
+			}
+			checkFor(t, 5*time.Second, func() error {
+				if n := srv.OpenConns(); n != 0 {
+					return fmt.Errorf("%d connections still open", n)
+				}
+				return nil
+			})
+			mustPrepare(t, protocoltest.Dial(t, path))
+		})
 	}
-	payload, _ := protocoltest.EncodeReqCall(protocoltest.ReqCall{})
-	// Enough replies to fill both socket buffers; the peer reads none.
-	for range 16 {
-		if err := c.WriteFrame(protocol.TypeHTTPReqCall, payload); err != nil {
-			break // the runner closed the connection
-		}
+}
+
+// plainListener hands out connections that hide their file descriptor
+// (no syscall.Conn), as a TLS or in-memory connection would.
+type plainListener struct{ net.Listener }
+
+type plainConn struct{ net.Conn }
+
+func (l plainListener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
 	}
-	checkFor(t, 5*time.Second, func() error {
-		if n := srv.OpenConns(); n != 0 {
-			return fmt.Errorf("%d connections still open", n)
+	return plainConn{nc}, nil
+}
+
+// startServer serves srv on a new Unix socket, through plainListener if
+// plain, until the test ends, and returns the socket path.
+func startServer(t *testing.T, srv *protocol.Server, plain bool) string {
+	t.Helper()
+	if !plain {
+		return protocoltest.Start(t, srv).Path
+	}
+	path := protocoltest.SocketPath(t)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(plainListener{ln}) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
 		}
-		return nil
+		if err := <-served; !errors.Is(err, protocol.ErrServerClosed) {
+			t.Errorf("Serve returned %v, want ErrServerClosed", err)
+		}
 	})
-	mustPrepare(t, srv.Dial(t))
+	return path
 }
