@@ -275,27 +275,26 @@ func TestTimeoutInBuiltin(t *testing.T) {
 	checkErrorStop(t, &d, 500, 5)
 }
 
+// countTo is a handler that counts to the request's var "n" within a
+// timeout of timeoutMS: with a calibrated n it runs for a chosen time.
+func countTo(timeoutMS int) string {
+	return fmt.Sprintf(`
+LIMITS = {"steps": 1000000000, "timeout_ms": %d}
+def on_request(req, conf):
+    n = int(req.var("n"))
+    i = 0
+    while i < n:
+        i += 1
+`, timeoutMS)
+}
+
 // TestLateCancellation is the regression test for a deadline timer that
 // fires just as a handler returns: it must not cancel the next handler
 // of the chain, nor a later call that reuses the pooled thread.
 func TestLateCancellation(t *testing.T) {
 	scripts := map[string]string{
-		"edge": `
-LIMITS = {"steps": 1000000000, "timeout_ms": 1}
-def on_request(req, conf):
-    n = int(req.var("n"))
-    i = 0
-    while i < n:
-        i += 1
-`,
-		"calib": `
-LIMITS = {"steps": 1000000000, "timeout_ms": 60000}
-def on_request(req, conf):
-    n = int(req.var("n"))
-    i = 0
-    while i < n:
-        i += 1
-`,
+		"edge":  countTo(1),
+		"calib": countTo(60000),
 		"slow": `
 LIMITS = {"steps": 1000000000, "timeout_ms": 2}
 def on_request(req, conf):

@@ -109,22 +109,8 @@ func TestWatchdogParks(t *testing.T) {
 // second handler, with a long timeout, never fails.
 func TestWatchdogStress(t *testing.T) {
 	scripts := map[string]string{
-		"edge": `
-LIMITS = {"steps": 1000000000, "timeout_ms": 1}
-def on_request(req, conf):
-    n = int(req.var("n"))
-    i = 0
-    while i < n:
-        i += 1
-`,
-		"calib": `
-LIMITS = {"steps": 1000000000, "timeout_ms": 60000}
-def on_request(req, conf):
-    n = int(req.var("n"))
-    i = 0
-    while i < n:
-        i += 1
-`,
+		"edge":  countTo(1),
+		"calib": countTo(60000),
 		"work": `
 LIMITS = {"timeout_ms": 60000}
 def on_request(req, conf):

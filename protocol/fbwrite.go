@@ -54,16 +54,7 @@ func align4(buf []byte, h int) int {
 
 // str writes s as a string (length, bytes, NUL, padding) and returns its
 // position.
-func (w *fbWriter) str(s []byte) int {
-	buf, h := w.buf, w.head
-	// The NUL and the padding after it lie in the 4 bytes below head.
-	binary.LittleEndian.PutUint32(buf[h-4:], 0)
-	h = (h-len(s)-1)&^3 - 4
-	binary.LittleEndian.PutUint32(buf[h:], uint32(len(s)))
-	copy(buf[h+4:], s)
-	w.head = h
-	return h
-}
+func (w *fbWriter) str(s []byte) int { return w.vector(s, 1) }
 
 // bytes writes v as a [ubyte] vector and returns its position, or 0
 // without writing anything when v is empty: an empty vector is left out.
@@ -71,9 +62,16 @@ func (w *fbWriter) bytes(v []byte) int {
 	if len(v) == 0 {
 		return 0
 	}
+	return w.vector(v, 0)
+}
+
+// vector writes v as a byte vector followed by nul zero bytes (1 for a
+// string's NUL), padded to 4, and returns its position.
+func (w *fbWriter) vector(v []byte, nul int) int {
 	buf, h := w.buf, w.head
+	// A string's NUL and the padding lie in the 4 bytes below head.
 	binary.LittleEndian.PutUint32(buf[h-4:], 0)
-	h = (h-len(v))&^3 - 4
+	h = (h-len(v)-nul)&^3 - 4
 	binary.LittleEndian.PutUint32(buf[h:], uint32(len(v)))
 	copy(buf[h+4:], v)
 	w.head = h
