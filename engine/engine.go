@@ -35,8 +35,8 @@ type Config struct {
 	MaxSteps uint64
 	// Timeout is the wall-clock limit of one handler call, ExtraInfo
 	// round trips included. Default 500 ms. A watchdog checks the calls
-	// in flight every 2 ms: a handler is cancelled no earlier than its
-	// timeout and about 4 ms after it at the latest (watchdog.go).
+	// in flight every 10 ms: a handler is cancelled no earlier than its
+	// timeout and about 20 ms after it at the latest (watchdog.go).
 	Timeout time.Duration
 	// MaxBodyBytes caps the request or response body a script may read.
 	// Default 8 MiB; negative means no cap.

@@ -335,9 +335,10 @@ def on_request(req, conf):
 		})
 
 		t.Run("next handler", func(t *testing.T) {
-			// Loop counts sweep from 0.5 to 6 ms, across the 1 ms deadline
-			// of "edge" and the ticks after it in which the watchdog
-			// cancels, so that it often does so as "edge" returns.
+			// Loop counts sweep from 0.5 ms to two watchdog ticks past
+			// the 1 ms deadline of "edge", the window in which the
+			// watchdog cancels, so that it often does so as "edge"
+			// returns.
 			const n0 = 200_000
 			calib := newChain(t, e, []string{"calib"}, nil)
 			start := time.Now()
@@ -346,10 +347,11 @@ def on_request(req, conf):
 			}
 			perMS := int(float64(n0) / (float64(time.Since(start)) / float64(time.Millisecond)))
 			chain := newChain(t, e, []string{"edge", "work"}, nil)
-			const rounds = 400
+			const rounds = 150
+			span := perMS * int((2*engine.WatchdogTick+time.Millisecond)/time.Millisecond)
 			var inTime, timedOut int
 			for i := range rounds {
-				n := perMS/2 + perMS*11/2*i/rounds
+				n := perMS/2 + span*i/rounds
 				res := run(chain, n)
 				switch {
 				case res.Outcome == engine.Rewrite:

@@ -154,17 +154,18 @@ def on_request(req, conf):
 	const (
 		timeout    = time.Millisecond
 		goroutines = 8
-		calls      = 60
+		calls      = 40
 	)
+	// Run times sweep from no loop at all to two ticks of it.
+	maxN := perMS * int(2*engine.WatchdogTick/time.Millisecond)
 	chain := newChain(t, e, []string{"edge", "work"}, nil)
 	var timedOut, inTime atomic.Int64
 	var wg sync.WaitGroup
 	for g := range goroutines {
 		wg.Go(func() {
 			for i := range calls {
-				// From no loop at all to about 4 ms of it: most calls
-				// end near a tick, some near their deadline.
-				n := perMS * ((g*calls + i) % 41) / 10
+				// Most calls end near a tick, some near their deadline.
+				n := maxN * ((g*calls + i) % 41) / 40
 				res, took := run(chain, n)
 				switch {
 				case res.Outcome == engine.Rewrite:
