@@ -70,7 +70,7 @@ func checkHeaderOps(t *testing.T, kind viewKind, src fakeEntries, ops []byte) {
 	m := newHeaderModel(kind, src)
 	thread := &starlark.Thread{Name: "fuzz"}
 	call := func(method string, args ...starlark.Value) (starlark.Value, error) {
-		return starlark.Call(thread, v.methods[method], starlark.Tuple(args), nil)
+		return starlark.Call(thread, v.method(method), starlark.Tuple(args), nil)
 	}
 	var trace []string
 	for ; len(ops) >= 4; ops = ops[4:] {

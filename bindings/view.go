@@ -32,7 +32,13 @@ type View struct {
 	changes []change
 	vals    []string // values of the changes, appended; reused across calls
 	edits   int      // set/add/delete calls since reset
-	methods starlark.StringDict
+	methods viewMethods
+}
+
+// viewMethods are a View's methods, bound once. Attr picks one with a
+// switch: a map lookup hashed the name on every headers.get.
+type viewMethods struct {
+	get, getAll, set, add, delete, keys, items *starlark.Builtin
 }
 
 // change replaces every value of one name; no values means deleted. Its
@@ -47,14 +53,14 @@ var viewMethodNames = []string{"add", "delete", "get", "get_all", "items", "keys
 
 func newView(kind viewKind) *View {
 	v := &View{kind: kind}
-	v.methods = starlark.StringDict{
-		"get":     starlark.NewBuiltin("get", v.get),
-		"get_all": starlark.NewBuiltin("get_all", v.getAll),
-		"set":     starlark.NewBuiltin("set", v.set),
-		"add":     starlark.NewBuiltin("add", v.add),
-		"delete":  starlark.NewBuiltin("delete", v.delete),
-		"keys":    starlark.NewBuiltin("keys", v.keysFn),
-		"items":   starlark.NewBuiltin("items", v.itemsFn),
+	v.methods = viewMethods{
+		get:    starlark.NewBuiltin("get", v.get),
+		getAll: starlark.NewBuiltin("get_all", v.getAll),
+		set:    starlark.NewBuiltin("set", v.set),
+		add:    starlark.NewBuiltin("add", v.add),
+		delete: starlark.NewBuiltin("delete", v.delete),
+		keys:   starlark.NewBuiltin("keys", v.keysFn),
+		items:  starlark.NewBuiltin("items", v.itemsFn),
 	}
 	return v
 }
@@ -327,10 +333,31 @@ func (v *View) Get(k starlark.Value) (starlark.Value, bool, error) {
 }
 
 func (v *View) Attr(name string) (starlark.Value, error) {
-	if m, ok := v.methods[name]; ok {
+	if m := v.method(name); m != nil {
 		return m, nil
 	}
 	return nil, nil
+}
+
+// method returns the method called name, or nil.
+func (v *View) method(name string) *starlark.Builtin {
+	switch name {
+	case "get":
+		return v.methods.get
+	case "get_all":
+		return v.methods.getAll
+	case "set":
+		return v.methods.set
+	case "add":
+		return v.methods.add
+	case "delete":
+		return v.methods.delete
+	case "keys":
+		return v.methods.keys
+	case "items":
+		return v.methods.items
+	}
+	return nil
 }
 
 func (v *View) AttrNames() []string { return viewMethodNames }

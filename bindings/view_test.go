@@ -104,3 +104,21 @@ func TestHeaderByteClasses(t *testing.T) {
 		}
 	}
 }
+
+// TestViewAttrNames checks that every listed method name resolves to the
+// builtin of that name, and nothing else does.
+func TestViewAttrNames(t *testing.T) {
+	v := newView(reqHeaders)
+	for _, name := range v.AttrNames() {
+		m, err := v.Attr(name)
+		b, ok := m.(*starlark.Builtin)
+		if err != nil || !ok || b.Name() != name {
+			t.Errorf("Attr(%q) = %v, %v; want the builtin %s", name, m, err, name)
+		}
+	}
+	for _, name := range []string{"", "Get", "getall", "methods", "len"} {
+		if m, err := v.Attr(name); m != nil || err != nil {
+			t.Errorf("Attr(%q) = %v, %v; want nil, nil", name, m, err)
+		}
+	}
+}
