@@ -836,12 +836,7 @@ func universeWrapper(name string) func(*starlark.Thread, *starlark.Builtin, star
 				if err != nil {
 					return nil, err
 				}
-				v, err := starlark.Call(thread, orig, args, kwargs)
-				if err != nil {
-					return nil, err
-				}
-				s, _ := v.(starlark.String)
-				return v, bindings.ChargeActual(thread, name, int64(len(s)), charged)
+				return callSettled(thread, name, charged, orig, args, kwargs)
 			}
 			return starlark.Call(thread, orig, args, kwargs)
 		}
@@ -916,12 +911,7 @@ func guardJSON(m *starlarkstruct.Module) *starlarkstruct.Module {
 					return nil, err
 				}
 			}
-			v, err := starlark.Call(thread, orig, args, kwargs)
-			if err != nil {
-				return nil, err
-			}
-			s, _ := v.(starlark.String)
-			return v, bindings.ChargeActual(thread, what, int64(len(s)), charged)
+			return callSettled(thread, what, charged, orig, args, kwargs)
 		}
 	}
 	wrap("encode", encoder("json.encode", false))
@@ -952,14 +942,20 @@ func guardJSON(m *starlarkstruct.Module) *starlarkstruct.Module {
 				}
 			}
 		}
-		v, err := starlark.Call(thread, orig, args, kwargs)
-		if err != nil {
-			return nil, err
-		}
-		s, _ := v.(starlark.String)
-		return v, bindings.ChargeActual(thread, what, int64(len(s)), charged)
+		return callSettled(thread, what, charged, orig, args, kwargs)
 	})
 	return &starlarkstruct.Module{Name: m.Name, Members: members}
+}
+
+// callSettled calls orig, which builds a string, after charged bytes were
+// charged for it, and settles the charge against the string's length.
+func callSettled(thread *starlark.Thread, what string, charged int64, orig starlark.Value, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	v, err := starlark.Call(thread, orig, args, kwargs)
+	if err != nil {
+		return nil, err
+	}
+	s, _ := v.(starlark.String)
+	return v, bindings.ChargeActual(thread, what, int64(len(s)), charged)
 }
 
 // indentWidth returns len(prefix)+len(indent) of encode_indent's and
