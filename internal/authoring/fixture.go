@@ -221,49 +221,37 @@ func (f *fixture) result(res *Result) starlark.Value {
 }
 
 func (f *fixture) run(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var script starlark.Value
-	var conf, req, now starlark.Value = starlark.None, starlark.None, starlark.None
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "script", &script, "conf?", &conf, "request?", &req, "now?", &now); err != nil {
-		return nil, err
-	}
-	r := &Request{}
-	switch x := req.(type) {
-	case *requestValue:
-		r = x.r
-	case starlark.NoneType:
-	default:
-		return nil, fmt.Errorf("%s: request: got %s, want t.request(...)", b.Name(), req.Type())
-	}
-	chain, err := f.chain(thread, script, conf)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", b.Name(), err)
-	}
-	res, err := f.withNow(now, func() (*Result, error) { return f.sb.RunRequest(chain, r) })
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", b.Name(), err)
-	}
-	return f.result(res), nil
+	return runPhase(f, thread, b, args, kwargs, "request", func(v *requestValue) *Request { return v.r }, f.sb.RunRequest)
 }
 
 func (f *fixture) runResponse(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	return runPhase(f, thread, b, args, kwargs, "response", func(v *responseValue) *Response { return v.r }, f.sb.RunResponse)
+}
+
+// runPhase implements t.run and t.run_response: kind names both the
+// keyword argument and the t.<kind>(...) constructor of the message; the
+// message is unwrapped from its value V, or is the zero M when absent,
+// and run runs the chain on it.
+func runPhase[M any, V starlark.Value](f *fixture, thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple,
+	kind string, unwrap func(V) *M, run func(engine.Chain, *M) (*Result, error)) (starlark.Value, error) {
 	var script starlark.Value
-	var conf, resp, now starlark.Value = starlark.None, starlark.None, starlark.None
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "script", &script, "conf?", &conf, "response?", &resp, "now?", &now); err != nil {
+	var conf, msg, now starlark.Value = starlark.None, starlark.None, starlark.None
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "script", &script, "conf?", &conf, kind+"?", &msg, "now?", &now); err != nil {
 		return nil, err
 	}
-	r := &Response{}
-	switch x := resp.(type) {
-	case *responseValue:
-		r = x.r
+	m := new(M)
+	switch x := msg.(type) {
+	case V:
+		m = unwrap(x)
 	case starlark.NoneType:
 	default:
-		return nil, fmt.Errorf("%s: response: got %s, want t.response(...)", b.Name(), resp.Type())
+		return nil, fmt.Errorf("%s: %s: got %s, want t.%s(...)", b.Name(), kind, msg.Type(), kind)
 	}
 	chain, err := f.chain(thread, script, conf)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}
-	res, err := f.withNow(now, func() (*Result, error) { return f.sb.RunResponse(chain, r) })
+	res, err := f.withNow(now, func() (*Result, error) { return run(chain, m) })
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}
