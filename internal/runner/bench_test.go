@@ -1,10 +1,10 @@
 package runner_test
 
 import (
-	"net/netip"
 	"testing"
 
 	"github.com/scriptrunner/scriptrunner/engine"
+	"github.com/scriptrunner/scriptrunner/internal/loadgen"
 	"github.com/scriptrunner/scriptrunner/internal/metrics"
 	"github.com/scriptrunner/scriptrunner/internal/runner"
 	"github.com/scriptrunner/scriptrunner/internal/runner/runnertest"
@@ -12,24 +12,45 @@ import (
 	"github.com/scriptrunner/scriptrunner/protocol/protocoltest"
 )
 
-// benchRequest is a realistic request: 10 headers, 3 args.
-func benchRequest(key string) protocoltest.ReqCall {
-	return protocoltest.ReqCall{
-		ID: 4194311, Method: "GET", Path: "/api/v1/orders/1234",
-		SrcIP: netip.MustParseAddr("10.1.2.3"),
-		Args:  protocoltest.KVs("page", "2", "size", "50", "sort", "created"),
-		Headers: protocoltest.KVs(
-			"host", "api.example.com",
-			"user-agent", "Mozilla/5.0 (X11; Linux x86_64)",
-			"accept", "application/json",
-			"accept-encoding", "gzip, deflate, br",
-			"accept-language", "en-US,en;q=0.9",
-			"x-request-id", "6f1c2b1e-8a4d-4c53-9a57-0f6e2d9c1b3a",
-			"x-forwarded-for", "203.0.113.7",
-			"x-api-key", key,
-			"cookie", "session=abc123; theme=dark",
-			"connection", "keep-alive",
-		),
+// benchRequest is the load generator's realistic request (10 headers, 3
+// args), carrying the key bench_filter's conf allows, or a wrong one when
+// deny.
+func benchRequest(deny bool) protocoltest.ReqCall { return loadgen.Request(nil, deny) }
+
+// benchPayload is benchRequest's HTTPReqCall payload for conf token.
+func benchPayload(tb testing.TB, token uint32, deny bool) []byte {
+	tb.Helper()
+	req := benchRequest(deny)
+	req.ConfToken = token
+	payload, err := protocoltest.EncodeReqCall(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return payload
+}
+
+// inProcessCall returns one whole in-process call of r on payload, as the
+// server makes it: decode the frame payload, run the chain, encode the
+// reply. An error fails tb.
+func inProcessCall(tb testing.TB, r *runner.Runner, payload []byte) func() {
+	var (
+		call  protocol.Call
+		in    protocol.HTTPReqCallRequest
+		reply protocol.ReqCallReply
+	)
+	return func() {
+		if err := in.Decode(payload); err != nil {
+			tb.Fatal(err)
+		}
+		reply.Reset()
+		if err := r.HTTPReqCall(&call, &in, &reply); err != nil {
+			tb.Fatal(err)
+		}
+		enc := protocol.GetEncoder()
+		if _, err := enc.ReqCall(in.ID, &reply); err != nil {
+			tb.Fatal(err)
+		}
+		protocol.PutEncoder(enc)
 	}
 }
 
@@ -68,40 +89,19 @@ func newObservedBenchRunner(b testing.TB, m *metrics.Metrics) (*runner.Runner, u
 // off (the others) the hot path only checks for a nil observer.
 func BenchmarkInProcess(b *testing.B) {
 	for _, tc := range []struct {
-		name, key string
-		metrics   bool
-	}{{"allow", "secret", false}, {"deny", "wrong", false}, {"allow/metrics", "secret", true}} {
+		name          string
+		deny, metrics bool
+	}{{"allow", false, false}, {"deny", true, false}, {"allow/metrics", false, true}} {
 		b.Run(tc.name, func(b *testing.B) {
 			var m *metrics.Metrics
 			if tc.metrics {
 				m = metrics.New(metrics.Sources{})
 			}
 			r, token := newObservedBenchRunner(b, m)
-			req := benchRequest(tc.key)
-			req.ConfToken = token
-			payload, err := protocoltest.EncodeReqCall(req)
-			if err != nil {
-				b.Fatal(err)
-			}
-			var (
-				call  protocol.Call
-				in    protocol.HTTPReqCallRequest
-				reply protocol.ReqCallReply
-			)
+			call := inProcessCall(b, r, benchPayload(b, token, tc.deny))
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := in.Decode(payload); err != nil {
-					b.Fatal(err)
-				}
-				reply.Reset()
-				if err := r.HTTPReqCall(&call, &in, &reply); err != nil {
-					b.Fatal(err)
-				}
-				enc := protocol.GetEncoder()
-				if _, err := enc.ReqCall(in.ID, &reply); err != nil {
-					b.Fatal(err)
-				}
-				protocol.PutEncoder(enc)
+				call()
 			}
 		})
 	}
@@ -118,9 +118,7 @@ func BenchmarkSocketRoundTrip(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		req := benchRequest("secret")
-		req.ConfToken = token
-		payload, _ := protocoltest.EncodeReqCall(req)
+		payload := benchPayload(b, token, false)
 		b.ReportAllocs()
 		for b.Loop() {
 			if err := c.WriteFrame(protocol.TypeHTTPReqCall, payload); err != nil {
@@ -136,9 +134,7 @@ func BenchmarkSocketRoundTrip(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		req := benchRequest("secret")
-		req.ConfToken = token
-		payload, _ := protocoltest.EncodeReqCall(req)
+		payload := benchPayload(b, token, false)
 		b.ReportAllocs()
 		b.SetParallelism(4)
 		b.RunParallel(func(pb *testing.PB) {

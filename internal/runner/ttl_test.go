@@ -8,7 +8,6 @@ import (
 	"github.com/scriptrunner/scriptrunner/engine"
 	"github.com/scriptrunner/scriptrunner/internal/runner"
 	"github.com/scriptrunner/scriptrunner/protocol"
-	"github.com/scriptrunner/scriptrunner/protocol/protocoltest"
 )
 
 // TestConfTTL drives the conf cache's expiry with a mocked clock and
@@ -36,14 +35,8 @@ func TestConfTTL(t *testing.T) {
 	}
 	call := func(token uint32) error {
 		t.Helper()
-		req := benchRequest("secret")
-		req.ConfToken = token
-		payload, err := protocoltest.EncodeReqCall(req)
-		if err != nil {
-			t.Fatal(err)
-		}
 		var in protocol.HTTPReqCallRequest
-		if err := in.Decode(payload); err != nil {
+		if err := in.Decode(benchPayload(t, token, false)); err != nil {
 			t.Fatal(err)
 		}
 		var reply protocol.ReqCallReply
