@@ -108,15 +108,9 @@ func (r *Runner) RunReqCall(call *protocol.Call, req *protocol.HTTPReqCallReques
 	v := &c.req
 	v.r, v.call, v.obs = req, call, r.cfg.Observer
 	v.headers.list, v.args.list = req.Headers, req.Args
-	var start time.Time
-	if v.obs != nil {
-		start = time.Now()
-	}
+	start := r.callStart()
 	res := r.eng.RunRequest(chain, v, &c.d)
-	if v.obs != nil {
-		v.obs.ObserveCall("request", time.Since(start), res.Steps)
-	}
-	r.report(res, req.ID, call)
+	r.callDone("request", start, res, req.ID, call)
 	toReqReply(&c.d, reply)
 	return res, nil
 }
@@ -132,17 +126,29 @@ func (r *Runner) HTTPRespCall(call *protocol.Call, req *protocol.HTTPRespCallReq
 	v := &c.resp
 	v.r, v.call, v.obs = req, call, r.cfg.Observer
 	v.headers.list = req.Headers
-	var start time.Time
-	if v.obs != nil {
-		start = time.Now()
-	}
+	start := r.callStart()
 	res := r.eng.RunResponse(chain, v, &c.d)
-	if v.obs != nil {
-		v.obs.ObserveCall("response", time.Since(start), res.Steps)
-	}
-	r.report(res, req.ID, call)
+	r.callDone("response", start, res, req.ID, call)
 	toRespReply(&c.d, reply)
 	return nil
+}
+
+// callStart returns when a call starts if an observer times calls, and
+// the zero time without reading the clock otherwise.
+func (r *Runner) callStart() time.Time {
+	if r.cfg.Observer == nil {
+		return time.Time{}
+	}
+	return time.Now()
+}
+
+// callDone tells the observer about a call of phase that began at start
+// and logs its failures.
+func (r *Runner) callDone(phase string, start time.Time, res engine.Result, id uint32, call *protocol.Call) {
+	if r.cfg.Observer != nil {
+		r.cfg.Observer.ObserveCall(phase, time.Since(start), res.Steps)
+	}
+	r.report(res, id, call)
 }
 
 // report logs each handler failure of a call once, with script, version,
