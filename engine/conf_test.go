@@ -58,20 +58,27 @@ func TestConfSchema(t *testing.T) {
 	e, _ := newEngine(t, engine.Config{}, map[string]string{"s": object + passHandler})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := e.NewConf("s", []byte(tc.value))
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("got error %v, want one containing %q", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("got error %v, want none", err)
-			}
-			if got := c.Value.String(); got != tc.want {
-				t.Errorf("got conf %s, want %s", got, tc.want)
-			}
+			checkNewConf(t, e, tc.value, tc.want, tc.wantErr)
 		})
+	}
+}
+
+// checkNewConf prepares value for script "s" of e and checks the conf's
+// Starlark repr against want, or the error against wantErr when set.
+func checkNewConf(t *testing.T, e *engine.Engine, value, want, wantErr string) {
+	t.Helper()
+	c, err := e.NewConf("s", []byte(value))
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("got error %v, want one containing %q", err, wantErr)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("got error %v, want none", err)
+	}
+	if got := c.Value.String(); got != want {
+		t.Errorf("got conf %s, want %s", got, want)
 	}
 }
 
@@ -122,19 +129,7 @@ func TestConfInit(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e, _ := newEngine(t, engine.Config{}, map[string]string{"s": tc.src})
-			c, err := e.NewConf("s", []byte(tc.value))
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("got error %v, want one containing %q", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("got error %v, want none", err)
-			}
-			if got := c.Value.String(); got != tc.want {
-				t.Errorf("got conf %s, want %s", got, tc.want)
-			}
+			checkNewConf(t, e, tc.value, tc.want, tc.wantErr)
 		})
 	}
 }
