@@ -400,6 +400,20 @@ func TestServerHandlerPanic(t *testing.T) {
 	}
 }
 
+// callForQuestion sends an empty HTTPReqCall whose handler asks for
+// ExtraInfo, checks that the question arrives, and returns the payload.
+func callForQuestion(t *testing.T, c *protocoltest.Conn) []byte {
+	t.Helper()
+	payload, _ := protocoltest.EncodeReqCall(protocoltest.ReqCall{})
+	if err := c.WriteFrame(protocol.TypeHTTPReqCall, payload); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := c.ReadReply(); err != nil || r.Question == nil {
+		t.Fatalf("got %s, %v, want an ExtraInfo question", js(r), err)
+	}
+	return payload
+}
+
 func TestServerExtraInfoOutOfStep(t *testing.T) {
 	errs := make(chan error, 2)
 	srv := protocoltest.NewServer(t, &fakeHandler{
@@ -412,13 +426,7 @@ func TestServerExtraInfoOutOfStep(t *testing.T) {
 		},
 	})
 	c := srv.Dial(t)
-	payload, _ := protocoltest.EncodeReqCall(protocoltest.ReqCall{})
-	if err := c.WriteFrame(protocol.TypeHTTPReqCall, payload); err != nil {
-		t.Fatal(err)
-	}
-	if r, err := c.ReadReply(); err != nil || r.Question == nil {
-		t.Fatalf("got %s, %v, want an ExtraInfo question", js(r), err)
-	}
+	payload := callForQuestion(t, c)
 	// Answer with a new call instead of the ExtraInfo answer.
 	if err := c.WriteFrame(protocol.TypeHTTPReqCall, payload); err != nil {
 		t.Fatal(err)
@@ -442,13 +450,7 @@ func TestServerExtraInfoTimeout(t *testing.T) {
 		},
 	}})
 	c := srv.Dial(t)
-	payload, _ := protocoltest.EncodeReqCall(protocoltest.ReqCall{})
-	if err := c.WriteFrame(protocol.TypeHTTPReqCall, payload); err != nil {
-		t.Fatal(err)
-	}
-	if r, err := c.ReadReply(); err != nil || r.Question == nil {
-		t.Fatalf("got %s, %v, want an ExtraInfo question", js(r), err)
-	}
+	callForQuestion(t, c)
 	if err := <-errs; !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("ExtraInfo error = %v, want one wrapping os.ErrDeadlineExceeded", err)
 	}
