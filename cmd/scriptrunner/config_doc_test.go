@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -25,11 +24,7 @@ func TestDocumentedConfigFiles(t *testing.T) {
 		if err := os.WriteFile(file, b[1], 0o644); err != nil {
 			t.Fatal(err)
 		}
-		fs, configFile := newRunFlags(io.Discard)
-		if err := fs.Parse([]string{"--config", file}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := loadConfig(fs, *configFile, environ("REDIS_PASSWORD=secret", "DEPLOY_ENV=prod", "API_TOKEN=t")); err != nil {
+		if _, err := parseConfig(t, []string{"--config", file}, "REDIS_PASSWORD=secret", "DEPLOY_ENV=prod", "API_TOKEN=t"); err != nil {
 			t.Errorf("yaml block %d does not load: %v\n%s", i+1, err, b[1])
 		}
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -37,14 +36,7 @@ func TestConfigStateKeys(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			fs, configFile := newRunFlags(io.Discard)
-			if err := fs.Parse(tc.args); err != nil {
-				t.Fatal(err)
-			}
-			c, err := loadConfig(fs, *configFile, environ(tc.env...))
-			if err != nil {
-				t.Fatal(err)
-			}
+			c := mustConfig(t, tc.args, tc.env...)
 			if !slices.Equal(c.EnvAllow, tc.wantAllow) {
 				t.Errorf("got env_allow %q, want %q", c.EnvAllow, tc.wantAllow)
 			}
@@ -59,11 +51,7 @@ func TestConfigStateKeys(t *testing.T) {
 }
 
 func TestConfigEnvAllowLookup(t *testing.T) {
-	fs, configFile := newRunFlags(io.Discard)
-	c, err := loadConfig(fs, *configFile, environ("SCRIPTRUNNER_ENV_ALLOW=REGION", "REGION=eu", "EMPTY="))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := mustConfig(t, nil, "SCRIPTRUNNER_ENV_ALLOW=REGION", "REGION=eu", "EMPTY=")
 	if v, ok := c.LookupEnv("REGION"); !ok || v != "eu" {
 		t.Errorf("got %q, %v, want eu, true", v, ok)
 	}
@@ -76,8 +64,7 @@ func TestConfigEnvAllowLookup(t *testing.T) {
 }
 
 func TestConfigEnvAllowBadName(t *testing.T) {
-	fs, configFile := newRunFlags(io.Discard)
-	_, err := loadConfig(fs, *configFile, environ("SCRIPTRUNNER_ENV_ALLOW=A;B"))
+	_, err := parseConfig(t, nil, "SCRIPTRUNNER_ENV_ALLOW=A;B")
 	if err == nil || !strings.Contains(err.Error(), `env_allow: "A;B"`) {
 		t.Errorf("got %v, want an env_allow error naming A;B", err)
 	}

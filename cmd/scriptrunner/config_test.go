@@ -11,6 +11,27 @@ import (
 
 func environ(vars ...string) func() []string { return func() []string { return vars } }
 
+// parseConfig parses args as the run command's flags and loads the
+// configuration with env as the environment.
+func parseConfig(t *testing.T, args []string, env ...string) (config, error) {
+	t.Helper()
+	fs, configFile := newRunFlags(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return loadConfig(fs, *configFile, environ(env...))
+}
+
+// mustConfig is parseConfig for a configuration that must load.
+func mustConfig(t *testing.T, args []string, env ...string) config {
+	t.Helper()
+	c, err := parseConfig(t, args, env...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func TestConfigPrecedence(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "runner.yaml")
@@ -47,15 +68,7 @@ func TestConfigPrecedence(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			fs, configFile := newRunFlags(io.Discard)
-			if err := fs.Parse(tc.args); err != nil {
-				t.Fatal(err)
-			}
-			c, err := loadConfig(fs, *configFile, environ(tc.env...))
-			if err != nil {
-				t.Fatal(err)
-			}
-			tc.check(t, c)
+			tc.check(t, mustConfig(t, tc.args, tc.env...))
 		})
 	}
 }
@@ -78,11 +91,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			fs, configFile := newRunFlags(io.Discard)
-			if err := fs.Parse(tc.args); err != nil {
-				t.Fatal(err)
-			}
-			_, err := loadConfig(fs, *configFile, environ(tc.env...))
+			_, err := parseConfig(t, tc.args, tc.env...)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v, want an error containing %q", err, tc.want)
 			}

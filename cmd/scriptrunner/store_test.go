@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -12,20 +11,6 @@ import (
 
 	"github.com/scriptrunner/scriptrunner/internal/redisstore"
 )
-
-// storeConfig loads the configuration of args and env.
-func storeConfig(t *testing.T, args []string, env ...string) config {
-	t.Helper()
-	fs, configFile := newRunFlags(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		t.Fatal(err)
-	}
-	c, err := loadConfig(fs, *configFile, environ(env...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
 
 func TestRedisConfig(t *testing.T) {
 	tests := []struct {
@@ -50,7 +35,7 @@ func TestRedisConfig(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := redisConfig(storeConfig(t, tc.args, tc.env...))
+			got, err := redisConfig(mustConfig(t, tc.args, tc.env...))
 			switch {
 			case tc.err != "":
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
@@ -66,10 +51,10 @@ func TestRedisConfig(t *testing.T) {
 }
 
 func TestNewStoreBackend(t *testing.T) {
-	if s, _, err := newStore(storeConfig(t, nil), nil, zap.NewNop()); s != nil || err != nil {
+	if s, _, err := newStore(mustConfig(t, nil), nil, zap.NewNop()); s != nil || err != nil {
 		t.Errorf("memory: got (%v, %v), want (nil, nil): the engine's own MemoryStore", s, err)
 	}
-	_, _, err := newStore(storeConfig(t, []string{"--shared-backend", "etcd"}), nil, zap.NewNop())
+	_, _, err := newStore(mustConfig(t, []string{"--shared-backend", "etcd"}), nil, zap.NewNop())
 	if err == nil || !strings.Contains(err.Error(), `shared_backend "etcd": want memory or redis`) {
 		t.Errorf("got %v, want a shared_backend error", err)
 	}
@@ -79,7 +64,7 @@ func TestNewStoreBackend(t *testing.T) {
 // warning, not an error.
 func TestNewStoreUnreachable(t *testing.T) {
 	core, logs := observer.New(zapcore.InfoLevel)
-	cfg := storeConfig(t, []string{"--shared-backend", "redis", "--redis-addr", "127.0.0.1:1", "--redis-policy", "open"})
+	cfg := mustConfig(t, []string{"--shared-backend", "redis", "--redis-addr", "127.0.0.1:1", "--redis-policy", "open"})
 	s, closeStore, err := newStore(cfg, nil, zap.New(core))
 	if err != nil {
 		t.Fatal(err)
