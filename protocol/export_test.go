@@ -1,5 +1,7 @@
 package protocol
 
+import "time"
+
 // Dirty gives e an output buffer of at least n bytes and fills its first n
 // bytes with 0xff, so that a test sees any byte of a frame an encoder
 // leaves unwritten.
@@ -34,3 +36,9 @@ func RespCallBounds(r *RespCallReply) (lo, hi int) {
 func payloadBounds(content, entries int) (lo, hi int) {
 	return content + replyMinOverhead, content + entries*entryMaxOverhead + replyMaxOverhead
 }
+
+// SetPokeEvery sets the poker's tick of s; call it before Serve.
+func SetPokeEvery(s *Server, d time.Duration) { s.pokeEvery = d }
+
+// Pokes returns how many waits the poker of s has ended.
+func Pokes(s *Server) uint64 { return s.pokes.Load() }

@@ -58,7 +58,18 @@ type Server struct {
 	wg         sync.WaitGroup
 	inShutdown atomic.Bool
 	connCount  atomic.Int64
+
+	// pokeEvery is the poker's tick (pokeInterval unless a test sets
+	// it); poking is true while the poker runs. Both under mu.
+	pokeEvery time.Duration
+	poking    bool
+	pokes     atomic.Uint64 // waits the poker ended, for tests
 }
+
+// pokeInterval is how often the poker looks for connections that wait for
+// a request in a Replier; one that waits through a whole tick is woken to
+// read the usual way, in case a frame arrived before its wait began.
+const pokeInterval = 100 * time.Millisecond
 
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("protocol: server closed")
@@ -125,13 +136,20 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	if s.inShutdown.Load() {
 		return nil
 	}
-	c := &conn{srv: s, nc: nc, r: getReader(nc)}
+	c := &conn{srv: s, nc: nc}
+	c.src.R = nc
+	c.r = getReader(&c.src)
 	c.call.c = c
 	if sc, ok := nc.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			c.raw = raw
 			c.writeFn = c.writeSome
+			c.replier = NewReplier(raw)
 		}
+	}
+	if !s.poking && c.replier != nil {
+		s.poking = true
+		go s.poke()
 	}
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
@@ -189,13 +207,28 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // conn is the per-connection state. Everything in it is owned by the
-// connection's goroutine, except idle, which Shutdown reads.
+// connection's goroutine, except idle, which Shutdown reads, and the wait
+// fields, which the poker uses.
 type conn struct {
 	srv  *Server
 	nc   net.Conn
-	r    *bufio.Reader // every read of nc goes through r, ExtraInfo's too
+	src  SocketReader  // reads nc; knows whether the socket was drained
+	r    *bufio.Reader // every read of src goes through r, ExtraInfo's too
 	idle atomic.Bool
 	call Call
+
+	// A reply that leaves the connection idle is written by replier,
+	// which then waits for the next request (see reply). waits counts
+	// those waits and wait says whether one is under way: waiting,
+	// running, or poked by the poker, which then holds pokeMu while it
+	// sets a past read deadline. pokeSeen is the poker's own: the waits
+	// count it saw at its last tick.
+	replier  *Replier
+	waits    atomic.Uint64
+	wait     atomic.Uint32
+	pokeMu   sync.Mutex
+	pokeSeen uint64
+	again    bool // the last reply's wait ended: read the next frame even in shutdown
 
 	in        *bytebufferpool.ByteBuffer // request frame buffer, reused
 	enc       *Encoder                   // reply encoder, reused
@@ -245,7 +278,7 @@ func (c *conn) serve() {
 		} else if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, net.ErrClosed) {
 			log.Debug("read frame", zap.Error(err))
 		}
-		if err != nil || c.srv.inShutdown.Load() {
+		if err != nil || c.srv.inShutdown.Load() && !c.again {
 			return
 		}
 		c.shrink()
@@ -280,9 +313,9 @@ const readerSize = 8 << 10
 
 var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readerSize) }}
 
-func getReader(nc net.Conn) *bufio.Reader {
+func getReader(src io.Reader) *bufio.Reader {
 	r := readerPool.Get().(*bufio.Reader)
-	r.Reset(nc)
+	r.Reset(src)
 	return r
 }
 
@@ -301,6 +334,7 @@ func putBuffer(b *bytebufferpool.ByteBuffer) {
 // decoder, encoder) is recovered here, answered with SERVICE_UNAVAILABLE
 // and closes this connection only.
 func (c *conn) handle(t Type) (err error) {
+	c.again = false
 	defer func() {
 		if p := recover(); p != nil {
 			c.srv.logger().Error("panic while serving a frame; closing the connection",
@@ -349,7 +383,7 @@ func (c *conn) handleReqCall() error {
 	if err != nil {
 		return c.answerError(err)
 	}
-	return c.write(frame)
+	return c.reply(frame)
 }
 
 func (c *conn) handleRespCall() error {
@@ -367,7 +401,7 @@ func (c *conn) handleRespCall() error {
 	if err != nil {
 		return c.answerError(err)
 	}
-	return c.write(frame)
+	return c.reply(frame)
 }
 
 // answerError sends the RPC_ERROR that answers err. The connection stays
@@ -419,6 +453,102 @@ func (c *conn) write(frame []byte) error {
 	}
 	return nil
 }
+
+// Wait states of a connection (conn.wait).
+const (
+	running = iota
+	waiting
+	poked
+)
+
+// reply writes the final answer to an HTTP call. When that leaves the
+// connection idle (nothing buffered, the last read drained the socket, no
+// shutdown), the replier writes it and waits for the next request without
+// the read that would fail with EAGAIN; the serve loop then reads that
+// request as usual.
+func (c *conn) reply(frame []byte) error {
+	if c.replier == nil || c.r.Buffered() > 0 || !c.src.Drained() {
+		return c.write(frame)
+	}
+	c.idle.Store(true) // before the shutdown check: see Shutdown
+	if c.srv.inShutdown.Load() {
+		c.idle.Store(false)
+		return c.write(frame)
+	}
+	c.waits.Add(1)
+	c.wait.Store(waiting)
+	rest, werr, err := c.replier.Wait(frame)
+	if !c.wait.CompareAndSwap(waiting, running) {
+		// The poker set a past read deadline to end a long wait; take
+		// it back under its lock, so that it cannot land afterwards.
+		c.pokeMu.Lock()
+		c.nc.SetReadDeadline(time.Time{})
+		c.wait.Store(running)
+		c.pokeMu.Unlock()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = nil
+		}
+	}
+	c.idle.Store(false)
+	switch {
+	case werr != nil:
+		return fmt.Errorf("protocol: write: %w", werr)
+	case len(rest) > 0:
+		return c.write(rest)
+	case err != nil:
+		// The reply is out; Shutdown's deadline or a close ended the
+		// wait, and the serve loop's next read sees which.
+		return nil
+	}
+	c.again = true
+	return nil
+}
+
+// poke runs while the server has connections with a replier: every tick
+// it wakes those that have waited in their replier since the last tick,
+// so that a frame that arrived just before a wait began (only a peer that
+// pipelines sends one) is read after at most two ticks.
+func (s *Server) poke() {
+	s.mu.Lock()
+	every := s.pokeEvery
+	s.mu.Unlock()
+	if every <= 0 {
+		every = pokeInterval
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for range t.C {
+		s.mu.Lock()
+		if len(s.conns) == 0 || s.inShutdown.Load() {
+			s.poking = false
+			s.mu.Unlock()
+			return
+		}
+		for c := range s.conns {
+			c.pokeIfStuck()
+		}
+		s.mu.Unlock()
+	}
+}
+
+// pokeIfStuck sets a past read deadline on c if it is in the same wait
+// as at the last tick. The poker calls it with s.mu held.
+func (c *conn) pokeIfStuck() {
+	n := c.waits.Load()
+	if c.wait.Load() != waiting || n != c.pokeSeen {
+		c.pokeSeen = n
+		return
+	}
+	c.pokeMu.Lock()
+	if c.wait.CompareAndSwap(waiting, poked) {
+		c.nc.SetReadDeadline(aLongTimeAgo)
+		c.srv.pokes.Add(1)
+	}
+	c.pokeMu.Unlock()
+}
+
+// aLongTimeAgo is a read deadline that has passed.
+var aLongTimeAgo = time.Unix(1, 0)
 
 // writeSome is the syscall.RawConn write callback: it writes c.pending
 // and returns false to wait until the socket is writable again, after

@@ -2,7 +2,9 @@
 // must: read each frame into a reused buffer and answer it. A PrepareConf
 // gets a token, an HTTPReqCall an empty Rewrite echoing its id, an
 // HTTPRespCall an empty answer, built with one reused encoder per
-// connection. It reads no conf, runs nothing and asks for no ExtraInfo, so
+// connection. It does its socket I/O as protocol.Server does (a call's
+// answer is written by a protocol.Replier, which then waits for the next
+// request). It reads no conf, runs nothing and asks for no ExtraInfo, so
 // its throughput is the floor set by the socket, the scheduler and the
 // frame codec; scriptrunner is measured against it (docs/bench.md).
 //
@@ -16,6 +18,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/valyala/bytebufferpool"
@@ -108,19 +111,42 @@ func (s *Server) serve(nc net.Conn) {
 		s.mu.Unlock()
 		s.wg.Done()
 	}()
-	c := conn{r: bufio.NewReaderSize(nc, 8<<10), enc: protocol.GetEncoder()}
+	c := conn{enc: protocol.GetEncoder()}
+	c.src.R = nc
+	c.r = bufio.NewReaderSize(&c.src, 8<<10)
 	defer protocol.PutEncoder(c.enc)
 	c.rewrite.Action = protocol.ActionRewrite
+	if sc, ok := nc.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			c.replier = protocol.NewReplier(raw)
+		}
+	}
 	for {
 		t, err := protocol.ReadFrame(c.r, &c.in)
 		if err != nil {
 			return
 		}
-		if s.Work > 0 && (t == protocol.TypeHTTPReqCall || t == protocol.TypeHTTPRespCall) {
+		call := t == protocol.TypeHTTPReqCall || t == protocol.TypeHTTPRespCall
+		if s.Work > 0 && call {
 			spin(s.Work)
 		}
 		out, ok := c.answer(t, s)
-		if _, err := nc.Write(out); err != nil || !ok {
+		if ok && call && c.replier != nil && c.r.Buffered() == 0 && c.src.Drained() {
+			// As protocol.Server answers a call: write and wait for the
+			// next request in one RawConn read (protocol.Replier). The
+			// load generator never pipelines, so no poker is needed.
+			rest, werr, _ := c.replier.Wait(out)
+			if werr != nil {
+				return
+			}
+			out = rest
+		}
+		if len(out) > 0 {
+			if _, err := nc.Write(out); err != nil {
+				return
+			}
+		}
+		if !ok {
 			return
 		}
 	}
@@ -134,6 +160,8 @@ func spin(d time.Duration) {
 
 // conn is one connection's reused state.
 type conn struct {
+	src     protocol.SocketReader
+	replier *protocol.Replier
 	r       *bufio.Reader
 	in      bytebufferpool.ByteBuffer // the current frame's payload, reused
 	enc     *protocol.Encoder
