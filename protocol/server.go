@@ -605,7 +605,17 @@ type Call struct {
 	resp   ExtraInfoResponse
 	n      int
 	broken bool
+	value  any // the handler's, kept with the connection
 }
+
+// ConnValue returns what the handler last stored with SetConnValue on a
+// call of the same connection, or nil.
+func (x *Call) ConnValue() any { return x.value }
+
+// SetConnValue keeps v with the call's connection for the handler's own
+// use in later calls on it, such as a cache of its last lookup. The
+// server never reads it and drops it with the connection.
+func (x *Call) SetConnValue(v any) { x.value = v }
 
 func (x *Call) reset(t Type) {
 	if x.buf != nil {

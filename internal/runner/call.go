@@ -99,7 +99,7 @@ func (r *Runner) HTTPReqCall(call *protocol.Call, req *protocol.HTTPReqCallReque
 // RunReqCall is HTTPReqCall that also returns the engine's result (outcome
 // and Starlark steps), for benchmarks and tools.
 func (r *Runner) RunReqCall(call *protocol.Call, req *protocol.HTTPReqCallRequest, reply *protocol.ReqCallReply) (engine.Result, error) {
-	chain, ok := r.lookup(req.ConfToken)
+	chain, ok := r.lookup(req.ConfToken, call)
 	if !ok {
 		return engine.Result{}, protocol.ErrConfTokenNotFound
 	}
@@ -117,7 +117,7 @@ func (r *Runner) RunReqCall(call *protocol.Call, req *protocol.HTTPReqCallReques
 
 // HTTPRespCall runs the response phase of the token's chain.
 func (r *Runner) HTTPRespCall(call *protocol.Call, req *protocol.HTTPRespCallRequest, reply *protocol.RespCallReply) error {
-	chain, ok := r.lookup(req.ConfToken)
+	chain, ok := r.lookup(req.ConfToken, call)
 	if !ok {
 		return protocol.ErrConfTokenNotFound
 	}

@@ -72,11 +72,18 @@ type Runner struct {
 // A lookup only sets used, and only when it is not set yet, so the hot
 // path neither reads the clock nor writes a cache line that every
 // connection shares; the sweeper turns used into a time.
+//
+// A connection keeps the entry it looked up last (protocol.Call's
+// ConnValue) and uses it again for the same token until the sweeper
+// marks it dropped, so a connection that APISIX keeps sending the same
+// route's calls on does no map lookup.
 type confEntry struct {
-	chain atomic.Pointer[engine.Chain]
-	key   string
-	used  atomic.Bool  // looked up since the last sweep
-	seen  atomic.Int64 // unix ns: preparation, or the last sweep that found used set
+	chain   atomic.Pointer[engine.Chain]
+	key     string
+	token   uint32
+	used    atomic.Bool  // looked up since the last sweep
+	seen    atomic.Int64 // unix ns: preparation, or the last sweep that found used set
+	dropped atomic.Bool  // removed from Runner.confs
 }
 
 // New returns a Runner serving confs with eng. Close stops its sweeper.
@@ -138,6 +145,7 @@ func (r *Runner) Sweep() int {
 			e.seen.Store(now)
 		case e.seen.Load() < cutoff:
 			if r.confs.CompareAndDelete(k, v) {
+				e.dropped.Store(true)
 				r.confCount.Add(-1)
 				n++
 			}
@@ -169,14 +177,19 @@ func (r *Runner) tokenMiss() {
 	}
 }
 
-// lookup returns the chain for token and marks the conf used.
-func (r *Runner) lookup(token uint32) (engine.Chain, bool) {
-	v, ok := r.confs.Load(token)
-	if !ok {
-		r.tokenMiss()
-		return nil, false
+// lookup returns the chain for token and marks the conf used. It tries
+// the entry call's connection looked up last before the map.
+func (r *Runner) lookup(token uint32, call *protocol.Call) (engine.Chain, bool) {
+	e, _ := call.ConnValue().(*confEntry)
+	if e == nil || e.token != token || e.dropped.Load() {
+		v, ok := r.confs.Load(token)
+		if !ok {
+			r.tokenMiss()
+			return nil, false
+		}
+		e = v.(*confEntry)
+		call.SetConnValue(e)
 	}
-	e := v.(*confEntry)
 	if !e.used.Load() {
 		e.used.Store(true)
 	}
@@ -211,6 +224,7 @@ func (r *Runner) PrepareConf(req *protocol.PrepareConfRequest) (uint32, error) {
 	e.chain.Store(&chain)
 	e.seen.Store(r.cfg.Now().UnixNano())
 	token := r.newToken()
+	e.token = token
 	r.confs.Store(token, e)
 	r.confCount.Add(1)
 	if ce := r.log.Check(zap.DebugLevel, "conf prepared"); ce != nil {

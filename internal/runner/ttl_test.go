@@ -12,8 +12,15 @@ import (
 
 // TestConfTTL drives the conf cache's expiry with a mocked clock and
 // explicit sweeps: a conf lives at least ConfTTL after its last use and
-// is gone by the first sweep after ConfTTL + one sweep interval.
+// is gone by the first sweep after ConfTTL + one sweep interval. Calls
+// come each on a new connection, or all on one, which keeps the entry it
+// looked up last: a dropped entry must not live on there.
 func TestConfTTL(t *testing.T) {
+	t.Run("new connections", func(t *testing.T) { testConfTTL(t, false) })
+	t.Run("one connection", func(t *testing.T) { testConfTTL(t, true) })
+}
+
+func testConfTTL(t *testing.T, oneConn bool) {
 	const ttl = time.Hour
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	r := runner.New(engine.New(engine.Config{Dir: "../../scripts"}, nil), runner.Config{
@@ -33,6 +40,7 @@ func TestConfTTL(t *testing.T) {
 		}
 		return token
 	}
+	var conn protocol.Call
 	call := func(token uint32) error {
 		t.Helper()
 		var in protocol.HTTPReqCallRequest
@@ -40,7 +48,10 @@ func TestConfTTL(t *testing.T) {
 			t.Fatal(err)
 		}
 		var reply protocol.ReqCallReply
-		return r.HTTPReqCall(&protocol.Call{}, &in, &reply)
+		if !oneConn {
+			conn = protocol.Call{}
+		}
+		return r.HTTPReqCall(&conn, &in, &reply)
 	}
 	sweep := func(at time.Duration, wantDropped, wantLeft int) {
 		t.Helper()
