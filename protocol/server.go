@@ -507,7 +507,8 @@ func (c *conn) reply(frame []byte) error {
 // poke runs while the server has connections with a replier: every tick
 // it wakes those that have waited in their replier since the last tick,
 // so that a frame that arrived just before a wait began (only a peer that
-// pipelines sends one) is read after at most two ticks.
+// pipelines sends one) is read after at most two ticks. It picks them
+// under s.mu and pokes them after releasing it.
 func (s *Server) poke() {
 	s.mu.Lock()
 	every := s.pokeEvery
@@ -517,6 +518,7 @@ func (s *Server) poke() {
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var stuck []*conn
 	for range t.C {
 		s.mu.Lock()
 		if len(s.conns) == 0 || s.inShutdown.Load() {
@@ -524,21 +526,35 @@ func (s *Server) poke() {
 			s.mu.Unlock()
 			return
 		}
+		stuck = stuck[:0]
 		for c := range s.conns {
-			c.pokeIfStuck()
+			if c.stuck() {
+				stuck = append(stuck, c)
+			}
 		}
 		s.mu.Unlock()
+		for i, c := range stuck {
+			c.pokeWait()
+			stuck[i] = nil
+		}
 	}
 }
 
-// pokeIfStuck sets a past read deadline on c if it is in the same wait
-// as at the last tick. The poker calls it with s.mu held.
-func (c *conn) pokeIfStuck() {
+// stuck reports whether c is in the same replier wait as at the poker's
+// last tick. Only the poker calls it.
+func (c *conn) stuck() bool {
 	n := c.waits.Load()
 	if c.wait.Load() != waiting || n != c.pokeSeen {
 		c.pokeSeen = n
-		return
+		return false
 	}
+	return true
+}
+
+// pokeWait ends c's replier wait, if it is still under way, with a past
+// read deadline. If c began a new wait since stuck, that one ends early,
+// which costs it one read that finds nothing.
+func (c *conn) pokeWait() {
 	c.pokeMu.Lock()
 	if c.wait.CompareAndSwap(waiting, poked) {
 		c.nc.SetReadDeadline(aLongTimeAgo)
