@@ -2,8 +2,13 @@ package protocol_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
+	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -138,5 +143,118 @@ func TestServerShutdownAfterReply(t *testing.T) {
 			}
 			expectClosed(t, c)
 		})
+	}
+}
+
+// unixPair returns both ends of a new Unix socket connection.
+func unixPair(t *testing.T) (a, b *net.UnixConn) {
+	t.Helper()
+	ln, err := net.Listen("unix", protocoltest.SocketPath(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	d, err := net.Dial("unix", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := <-accepted
+	if c == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { d.Close(); c.Close() })
+	return c.(*net.UnixConn), d.(*net.UnixConn)
+}
+
+func newReplier(t *testing.T, c *net.UnixConn) *protocol.Replier {
+	t.Helper()
+	raw, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return protocol.NewReplier(raw)
+}
+
+// TestReplier covers each way protocol.Replier.Wait can end.
+func TestReplier(t *testing.T) {
+	t.Run("next request", func(t *testing.T) {
+		srv, peer := unixPair(t)
+		r := newReplier(t, srv)
+		go func() {
+			buf := make([]byte, 5)
+			io.ReadFull(peer, buf) // the reply, then the next request
+			peer.Write([]byte("next"))
+		}()
+		rest, werr, err := r.Wait([]byte("reply"))
+		if len(rest) != 0 || werr != nil || err != nil {
+			t.Fatalf("Wait = %q, %v, %v; want the wait to end with the next request", rest, werr, err)
+		}
+		buf := make([]byte, 4)
+		if _, err := io.ReadFull(srv, buf); err != nil || string(buf) != "next" {
+			t.Errorf("read after Wait: %q, %v", buf, err)
+		}
+	})
+	t.Run("send buffer full", func(t *testing.T) {
+		srv, _ := unixPair(t) // the peer never reads
+		r := newReplier(t, srv)
+		frame := make([]byte, 16<<20)
+		rest, werr, err := r.Wait(frame)
+		if len(rest) == 0 || len(rest) == len(frame) || werr != nil || err != nil {
+			t.Errorf("Wait wrote %d of %d bytes, write error %v, wait error %v; want a partial write and no error",
+				len(frame)-len(rest), len(frame), werr, err)
+		}
+	})
+	t.Run("peer gone", func(t *testing.T) {
+		srv, peer := unixPair(t)
+		peer.Close()
+		r := newReplier(t, srv)
+		var werr error
+		for range 10 { // the first write after the close may still succeed
+			if _, werr, _ = r.Wait([]byte("reply")); werr != nil {
+				break
+			}
+		}
+		if !errors.Is(werr, syscall.EPIPE) && !errors.Is(werr, syscall.ECONNRESET) {
+			t.Errorf("write error %v, want EPIPE or ECONNRESET", werr)
+		}
+	})
+	t.Run("deadline passed", func(t *testing.T) {
+		srv, _ := unixPair(t)
+		srv.SetReadDeadline(time.Unix(1, 0))
+		r := newReplier(t, srv)
+		rest, werr, err := r.Wait([]byte("reply"))
+		if string(rest) != "reply" || werr != nil || err != nil {
+			t.Errorf("Wait = %q, %v, %v; want the whole frame back unwritten, no error", rest, werr, err)
+		}
+	})
+	t.Run("deadline during the wait", func(t *testing.T) {
+		srv, _ := unixPair(t)
+		r := newReplier(t, srv)
+		time.AfterFunc(20*time.Millisecond, func() { srv.SetReadDeadline(time.Unix(1, 0)) })
+		rest, werr, err := r.Wait([]byte("reply"))
+		if len(rest) != 0 || werr != nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("Wait = %q, %v, %v; want the reply written and the wait ended by the deadline", rest, werr, err)
+		}
+	})
+}
+
+// TestSocketReaderDrained: a read that fills the buffer may have left data
+// in the socket; a shorter one took all there was.
+func TestSocketReaderDrained(t *testing.T) {
+	srv, peer := unixPair(t)
+	sr := &protocol.SocketReader{R: srv}
+	peer.Write([]byte("0123456789"))
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(sr, buf); err != nil || sr.Drained() {
+		t.Fatalf("read 4 of 10 bytes: err %v, drained %v; want not drained", err, sr.Drained())
+	}
+	buf = make([]byte, 64)
+	if n, err := sr.Read(buf); err != nil || n != 6 || !sr.Drained() {
+		t.Errorf("read the last 6 bytes: n %d, err %v, drained %v; want drained", n, err, sr.Drained())
 	}
 }
