@@ -33,7 +33,9 @@ sends PrepareConf once, then HTTPReqCalls back to back, answering ExtraInfo
 questions; prints calls/s, latency percentiles and errors per runner and
 connection count. Give --socket several times to compare runners: runs go
 round by round, then by connection count, then by runner, so compared runs
-are adjacent in time.
+are adjacent in time, and a last table sets every runner against the first
+one (calls/s and p99 ratios of the medians, CPU per call, the calls/s
+ratio of each round).
 
 When the conf has "header" and "key" (bench_filter), the request carries
 that header with the key; --deny sends a wrong key.
@@ -200,6 +202,8 @@ func benchSocket(ctx context.Context, f *benchFlags, confs []loadgen.Conf, stdou
 		fmt.Fprintf(stderr, "scriptrunner bench: %v\n", err)
 		return 1
 	}
+	report.Comparison = loadgen.Compare(report.Results)
+	loadgen.WriteComparison(table, report.Comparison)
 	if f.json {
 		return writeJSON(stdout, stderr, report)
 	}

@@ -43,6 +43,18 @@ func TestBenchSocket(t *testing.T) {
 	if !strings.Contains(stderr.String(), "calls/s") {
 		t.Errorf("stderr has no table:\n%s", stderr.String())
 	}
+	// var is compared with sr, the first target, at each count.
+	if len(rep.Comparison) != 2 {
+		t.Fatalf("got %d comparisons, want 2: %+v", len(rep.Comparison), rep.Comparison)
+	}
+	for i, c := range rep.Comparison {
+		if c.Label != "var" || c.Base != "sr" || c.Conns != i+1 || c.Ratio <= 0 || len(c.RoundRatios) != 1 {
+			t.Errorf("comparison %d: %+v, want var against sr at %d conns with one round", i, c, i+1)
+		}
+	}
+	if !strings.Contains(stderr.String(), "compared with sr") {
+		t.Errorf("stderr has no comparison:\n%s", stderr.String())
+	}
 }
 
 func TestBenchInProcess(t *testing.T) {

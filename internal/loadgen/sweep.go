@@ -85,6 +85,8 @@ type Report struct {
 	Confs     []Conf    `json:"confs"`
 	Results   []Result  `json:"results"`
 	LoadAfter string    `json:"loadavg_after,omitempty"`
+	// Comparison sets every target against the first (Compare).
+	Comparison []Comparison `json:"comparison,omitempty"`
 }
 
 // Machine describes where a measurement ran.
