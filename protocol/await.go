@@ -89,22 +89,31 @@ func (r *Replier) writeThenWait(fd uintptr) bool {
 		return true
 	}
 	r.wrote = true
-	for len(r.pending) > 0 {
-		n, err := syscall.Write(int(fd), r.pending)
+	var blocked bool
+	r.pending, blocked, r.err = writeFD(fd, r.pending)
+	// Park only once the whole frame is out; otherwise the caller
+	// finishes the write (blocked) or reports r.err.
+	return blocked || r.err != nil
+}
+
+// writeFD writes p to the non-blocking descriptor fd until it is all out,
+// the socket's send buffer is full (blocked, with the rest) or a write
+// fails.
+func writeFD(fd uintptr, p []byte) (rest []byte, blocked bool, err error) {
+	for len(p) > 0 {
+		n, err := syscall.Write(int(fd), p)
 		if n > 0 {
-			r.pending = r.pending[n:]
+			p = p[n:]
 		}
 		switch {
 		case err == syscall.EINTR:
 		case err == syscall.EAGAIN:
-			return true // the caller finishes the write and its wait
+			return p, true, nil
 		case err != nil:
-			r.err = err
-			return true
+			return p, false, err
 		case n == 0:
-			r.err = io.ErrUnexpectedEOF
-			return true
+			return p, false, io.ErrUnexpectedEOF
 		}
 	}
-	return false
+	return nil, false, nil
 }

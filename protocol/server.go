@@ -570,26 +570,14 @@ var aLongTimeAgo = time.Unix(1, 0)
 // and returns false to wait until the socket is writable again, after
 // arming the write deadline the first time.
 func (c *conn) writeSome(fd uintptr) bool {
-	for len(c.pending) > 0 {
-		n, err := syscall.Write(int(fd), c.pending)
-		if n > 0 {
-			c.pending = c.pending[n:]
+	var blocked bool
+	c.pending, blocked, c.werr = writeFD(fd, c.pending)
+	if blocked {
+		if !c.armed {
+			c.armed = true
+			c.nc.SetWriteDeadline(time.Now().Add(c.writeTimeout()))
 		}
-		switch {
-		case err == syscall.EINTR:
-		case err == syscall.EAGAIN:
-			if !c.armed {
-				c.armed = true
-				c.nc.SetWriteDeadline(time.Now().Add(c.writeTimeout()))
-			}
-			return false
-		case err != nil:
-			c.werr = err
-			return true
-		case n == 0:
-			c.werr = io.ErrUnexpectedEOF
-			return true
-		}
+		return false
 	}
 	return true
 }
