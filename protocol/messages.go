@@ -61,8 +61,9 @@ func decodeEntries(dst []Entry, t table, slot int, what string) ([]Entry, error)
 		return dst, wrap(what, malformed("%d entries exceed the limit of %d", n, MaxEntries))
 	}
 	buf := t.buf
+	var shape entryShape
 	for i := uint32(0); i < n; i++ {
-		name, value, has, ok := textEntry(buf, start+4*i)
+		name, value, has, ok := shape.entry(buf, start+4*i)
 		if !ok {
 			// Take the slow path for a precise error.
 			if _, err := t.tableElem(start, i); err != nil {
@@ -75,11 +76,21 @@ func decodeEntries(dst []Entry, t table, slot int, what string) ([]Entry, error)
 	return dst, nil
 }
 
-// textEntry decodes the TextEntry table referenced by the offset at
-// position at, checking every offset against buf. It is the decoder's
-// inner loop, so it reads the table directly instead of through table's
-// general accessors; ok is false for anything malformed.
-func textEntry(buf []byte, at uint32) (name, value []byte, has, ok bool) {
+// entryShape is a checked A6.TextEntry vtable: where the table's size and
+// its two fields' offsets are. Encoders share one vtable between tables
+// of the same shape, so the entries of a vector nearly always have one,
+// and each entry after the first is read without checking it again.
+type entryShape struct {
+	vt        int64  // the vtable's position
+	tLen      uint64 // the table's size; 0 before the first entry
+	name, val uint64 // the fields' offsets in the table; 0 when absent
+}
+
+// entry decodes the TextEntry table referenced by the offset at position
+// at, checking every offset against buf. It is the decoder's inner loop,
+// so it reads the table directly instead of through table's general
+// accessors; ok is false for anything malformed.
+func (s *entryShape) entry(buf []byte, at uint32) (name, value []byte, has, ok bool) {
 	size := uint64(len(buf))
 	if uint64(at)+4 > size {
 		return nil, nil, false, false
@@ -89,46 +100,65 @@ func textEntry(buf []byte, at uint32) (name, value []byte, has, ok bool) {
 		return nil, nil, false, false
 	}
 	vt := int64(pos) - int64(int32(binary.LittleEndian.Uint32(buf[pos:])))
-	if vt < 0 || uint64(vt)+4 > size {
+	if (s.tLen == 0 || vt != s.vt) && !s.check(buf, vt) {
 		return nil, nil, false, false
+	}
+	if pos+s.tLen > size {
+		return nil, nil, false, false
+	}
+	if s.name != 0 {
+		if name, ok = stringAt(buf, pos+s.name); !ok {
+			return nil, nil, false, false
+		}
+	}
+	if s.val == 0 {
+		return name, nil, false, true
+	}
+	value, ok = stringAt(buf, pos+s.val)
+	return name, value, ok, ok
+}
+
+// check reads and checks the vtable at vt into s.
+func (s *entryShape) check(buf []byte, vt int64) bool {
+	size := uint64(len(buf))
+	if vt < 0 || uint64(vt)+4 > size {
+		return false
 	}
 	vtLen := uint64(binary.LittleEndian.Uint16(buf[vt:]))
 	tLen := uint64(binary.LittleEndian.Uint16(buf[vt+2:]))
-	if vtLen < 4 || vtLen%2 != 0 || uint64(vt)+vtLen > size || tLen < 4 || pos+tLen > size {
-		return nil, nil, false, false
+	if vtLen < 4 || vtLen%2 != 0 || uint64(vt)+vtLen > size || tLen < 4 {
+		return false
 	}
-	if name, _, ok = stringField(buf, pos, uint64(vt), vtLen, tLen, 0); !ok {
-		return nil, nil, false, false
+	field := func(slot uint64) (uint64, bool) {
+		vo := 4 + 2*slot
+		if vo+2 > vtLen {
+			return 0, true
+		}
+		off := uint64(binary.LittleEndian.Uint16(buf[uint64(vt)+vo:]))
+		return off, off == 0 || off+4 <= tLen
 	}
-	value, has, ok = stringField(buf, pos, uint64(vt), vtLen, tLen, 1)
-	return name, value, has, ok
+	name, ok1 := field(0)
+	val, ok2 := field(1)
+	if !ok1 || !ok2 {
+		return false
+	}
+	*s = entryShape{vt: vt, tLen: tLen, name: name, val: val}
+	return true
 }
 
-// stringField reads the string (or byte vector) in field slot of the
-// table at pos whose vtable is at vt; present is false when absent.
-func stringField(buf []byte, pos, vt, vtLen, tLen uint64, slot uint64) (b []byte, present, ok bool) {
-	vo := 4 + 2*slot
-	if vo+2 > vtLen {
-		return nil, false, true
-	}
-	off := uint64(binary.LittleEndian.Uint16(buf[vt+vo:]))
-	if off == 0 {
-		return nil, false, true
-	}
-	if off+4 > tLen {
-		return nil, false, false
-	}
-	at := pos + off
-	v := at + uint64(binary.LittleEndian.Uint32(buf[at:]))
+// stringAt reads the string (or byte vector) whose offset is at position
+// at, which the caller has checked to be inside buf with 4 bytes to spare.
+func stringAt(buf []byte, at uint64) ([]byte, bool) {
 	size := uint64(len(buf))
+	v := at + uint64(binary.LittleEndian.Uint32(buf[at:]))
 	if v+4 > size {
-		return nil, false, false
+		return nil, false
 	}
 	n := uint64(binary.LittleEndian.Uint32(buf[v:]))
 	if v+4+n > size {
-		return nil, false, false
+		return nil, false
 	}
-	return buf[v+4 : v+4+n : v+4+n], true, true
+	return buf[v+4 : v+4+n : v+4+n], true
 }
 
 // PrepareConfRequest is a decoded A6.PrepareConf.Req.
