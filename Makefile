@@ -88,8 +88,8 @@ bench-baseline:
 # much CPU per call.
 BENCH_CONF   ?= bench_filter={"header":"X-Api-Key","key":"secret"}
 BENCH_CONNS  ?= 1,4,16,64
-BENCH_TIME   ?= 5s
-BENCH_ROUNDS ?= 2
+BENCH_TIME   ?= 3s
+BENCH_ROUNDS ?= 3
 BENCH_JSON   ?= docs/bench.json
 BENCH_DIR    ?= /tmp/scriptrunner-bench
 BENCH_PIN    ?=
