@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bufio"
 	"io"
 	"syscall"
 )
@@ -9,7 +10,7 @@ import (
 // drained the socket: a read that returned less than it asked for took
 // everything the kernel held. A runner puts it under its bufio.Reader so
 // that it knows, at a frame boundary, whether a next frame may already be
-// waiting in the socket.
+// waiting (Quiet).
 type SocketReader struct {
 	R       io.Reader
 	drained bool
@@ -22,8 +23,10 @@ func (s *SocketReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Drained reports whether the last read returned less than it asked for.
-func (s *SocketReader) Drained() bool { return s.drained }
+// Quiet reports whether nothing the peer sent is waiting to be read: r,
+// the bufio.Reader that reads through s, holds nothing, and s's last read
+// returned less than it asked for. Only then may a Replier wait.
+func (s *SocketReader) Quiet(r *bufio.Reader) bool { return r.Buffered() == 0 && s.drained }
 
 // Replier writes a reply and then waits for the next request inside one
 // syscall.RawConn.Read, the way a request/response peer such as APISIX
@@ -40,8 +43,8 @@ func (s *SocketReader) Drained() bool { return s.drained }
 //
 // Data that arrived before the reset is not reported again: a peer that
 // sends a frame before it read the previous reply (pipelining, which
-// APISIX never does) could be left waiting. Call Wait only when nothing
-// is buffered and the last read drained the socket (SocketReader), and
+// APISIX never does) could be left waiting. Call Wait only when the
+// connection's SocketReader is Quiet, and
 // give the wait a way out: a read deadline set by another goroutine ends
 // it (Server pokes connections that wait longer than a tick).
 type Replier struct {

@@ -1,6 +1,7 @@
 package protocol_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -243,18 +244,22 @@ func TestReplier(t *testing.T) {
 	})
 }
 
-// TestSocketReaderDrained: a read that fills the buffer may have left data
-// in the socket; a shorter one took all there was.
-func TestSocketReaderDrained(t *testing.T) {
+// TestSocketReaderQuiet: a read that fills the buffer may have left data
+// in the socket; a shorter one took all there was, and then the peer's
+// bytes are quiet once the bufio.Reader above has handed them all out.
+func TestSocketReaderQuiet(t *testing.T) {
 	srv, peer := unixPair(t)
 	sr := &protocol.SocketReader{R: srv}
-	peer.Write([]byte("0123456789"))
-	buf := make([]byte, 4)
-	if _, err := io.ReadFull(sr, buf); err != nil || sr.Drained() {
-		t.Fatalf("read 4 of 10 bytes: err %v, drained %v; want not drained", err, sr.Drained())
+	r := bufio.NewReaderSize(sr, 16)
+	peer.Write([]byte("0123456789abcdefXYZ")) // 19 bytes: more than r's buffer
+	buf := make([]byte, 16)
+	if _, err := io.ReadFull(r, buf); err != nil || sr.Quiet(r) {
+		t.Fatalf("read 16 of 19 bytes, the read below filled r's buffer: err %v, quiet %v; want not quiet", err, sr.Quiet(r))
 	}
-	buf = make([]byte, 64)
-	if n, err := sr.Read(buf); err != nil || n != 6 || !sr.Drained() {
-		t.Errorf("read the last 6 bytes: n %d, err %v, drained %v; want drained", n, err, sr.Drained())
+	if _, err := io.ReadFull(r, buf[:1]); err != nil || sr.Quiet(r) {
+		t.Fatalf("read 1 of the last 3 bytes: err %v, quiet %v; want not quiet (2 buffered)", err, sr.Quiet(r))
+	}
+	if _, err := io.ReadFull(r, buf[:2]); err != nil || !sr.Quiet(r) {
+		t.Errorf("read the last 2 bytes, the read below was short: err %v, quiet %v; want quiet", err, sr.Quiet(r))
 	}
 }

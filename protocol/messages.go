@@ -118,7 +118,9 @@ func (s *entryShape) entry(buf []byte, at uint32) (name, value []byte, has, ok b
 	return name, value, ok, ok
 }
 
-// check reads and checks the vtable at vt into s.
+// check reads and checks the vtable at vt into s. It repeats tableAt's
+// and table.field's checks inline: through them, decoding a vector cost
+// 20-30 ns more per vtable (BenchmarkDecodeHTTPReqCall, +17 % and +32 %).
 func (s *entryShape) check(buf []byte, vt int64) bool {
 	size := uint64(len(buf))
 	if vt < 0 || uint64(vt)+4 > size {

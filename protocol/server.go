@@ -467,7 +467,7 @@ const (
 // the read that would fail with EAGAIN; the serve loop then reads that
 // request as usual.
 func (c *conn) reply(frame []byte) error {
-	if c.replier == nil || c.r.Buffered() > 0 || !c.src.Drained() {
+	if c.replier == nil || !c.src.Quiet(c.r) {
 		return c.write(frame)
 	}
 	c.idle.Store(true) // before the shutdown check: see Shutdown

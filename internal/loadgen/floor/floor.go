@@ -131,7 +131,7 @@ func (s *Server) serve(nc net.Conn) {
 			spin(s.Work)
 		}
 		out, ok := c.answer(t, s)
-		if ok && call && c.replier != nil && c.r.Buffered() == 0 && c.src.Drained() {
+		if ok && call && c.replier != nil && c.src.Quiet(c.r) {
 			// As protocol.Server answers a call: write and wait for the
 			// next request in one RawConn read (protocol.Replier). The
 			// load generator never pipelines, so no poker is needed.
