@@ -43,7 +43,9 @@ func NewRequestValue() *RequestValue {
 }
 
 // Reset prepares r for a new call on src. Nothing of the previous call
-// remains reachable from r.
+// remains observable from r: the header and argument views keep the
+// strings of a few earlier values (stringCache), but hand one out only
+// for a value of equal content.
 func (r *RequestValue) Reset(src Request, limits Limits) {
 	r.src = src
 	r.message.reset(src, limits)

@@ -33,6 +33,7 @@ type View struct {
 	vals    []string // values of the changes, appended; reused across calls
 	edits   int      // set/add/delete calls since reset
 	methods viewMethods
+	strs    stringCache
 }
 
 // viewMethods are a View's methods, bound once. Attr picks one with a
@@ -129,21 +130,62 @@ func (v *View) srcLen() int {
 	return v.src.Len()
 }
 
-// first returns the first value of key.
-func (v *View) first(key string) (string, bool) {
+// first returns the first value of key as a Starlark string. A value
+// from the host comes from the view's string cache.
+func (v *View) first(key string) (starlark.Value, bool) {
 	if c := v.findChange(key); c != nil {
 		if c.n == 0 {
-			return "", false
+			return nil, false
 		}
-		return v.vals[c.off], true
+		return starlark.String(v.vals[c.off]), true
 	}
 	for i, n := 0, v.srcLen(); i < n; i++ {
 		name, value, _ := v.src.At(i)
 		if v.match(name, key) {
-			return string(value), true
+			return v.strs.value(value), true
 		}
 	}
-	return "", false
+	return nil, false
+}
+
+// stringCache hands out the Starlark strings of host values, keeping the
+// last few so that a value read again on a later call, as a client's API
+// key, host or content type is, costs no allocation. Reading a header
+// value otherwise allocates twice: its bytes as a string, and the string
+// boxed as a Value. Starlark cannot tell two equal strings apart, so a
+// cached string carries nothing of the call that read it first but its
+// content, which equals the new value's.
+type stringCache struct {
+	ents [stringCacheSize]cachedString
+	next uint32
+}
+
+type cachedString struct {
+	s string
+	v starlark.Value
+}
+
+const (
+	stringCacheSize = 8
+	// maxCachedString bounds what a pooled view keeps alive between
+	// calls; longer values are converted on every read.
+	maxCachedString = 256
+)
+
+func (c *stringCache) value(b []byte) starlark.Value {
+	if len(b) > maxCachedString {
+		return starlark.String(b)
+	}
+	for i := range c.ents {
+		if e := &c.ents[i]; e.v != nil && e.s == string(b) {
+			return e.v
+		}
+	}
+	s := string(b)
+	e := cachedString{s: s, v: starlark.String(s)}
+	c.ents[c.next%stringCacheSize] = e
+	c.next++
+	return e.v
 }
 
 // all appends every value of key to dst.
@@ -326,10 +368,7 @@ func (v *View) Get(k starlark.Value) (starlark.Value, bool, error) {
 		return nil, false, fmt.Errorf("%s: got %s key, want string", v.Type(), k.Type())
 	}
 	val, found := v.first(string(s))
-	if !found {
-		return nil, false, nil
-	}
-	return starlark.String(val), true, nil
+	return val, found, nil
 }
 
 func (v *View) Attr(name string) (starlark.Value, error) {
@@ -368,7 +407,7 @@ func (v *View) get(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 		return nil, err
 	}
 	if val, ok := v.first(name); ok {
-		return starlark.String(val), nil
+		return val, nil
 	}
 	return def, nil
 }

@@ -122,3 +122,74 @@ func TestViewAttrNames(t *testing.T) {
 		}
 	}
 }
+
+func TestStringCache(t *testing.T) {
+	var c stringCache
+	key := []byte("secret")
+	first := c.value(key)
+	if got := c.value([]byte("secret")); got != first {
+		t.Errorf("equal content: got a new value %v, want the cached one", got)
+	}
+	// The cached string is a copy: the caller's buffer is reused.
+	copy(key, "SECRET")
+	if first != starlark.String("secret") {
+		t.Errorf("cached value changed with its source buffer: %v", first)
+	}
+	if got := c.value(key); got != starlark.String("SECRET") {
+		t.Errorf("got %v, want \"SECRET\"", got)
+	}
+	// Eight other values evict it; a later read still gets its content.
+	for i := range stringCacheSize {
+		c.value([]byte{'v', byte('0' + i)})
+	}
+	if got := c.value([]byte("secret")); got != starlark.String("secret") {
+		t.Errorf("after eviction: got %v, want \"secret\"", got)
+	}
+	long := strings.Repeat("x", maxCachedString+1)
+	before := c.ents
+	if got := c.value([]byte(long)); got != starlark.String(long) {
+		t.Errorf("long value: got %d bytes, want %d", len(got.(starlark.String)), len(long))
+	}
+	if c.ents != before {
+		t.Error("a value longer than maxCachedString was cached")
+	}
+}
+
+// TestViewStringCacheAcrossCalls checks that the strings a pooled view
+// keeps between calls never stand for another call's value.
+func TestViewStringCacheAcrossCalls(t *testing.T) {
+	r := NewRequestValue()
+	get := func(key string, hdrs ...entry) starlark.Value {
+		t.Helper()
+		src := newFakeRequest()
+		src.headers = fakeEntries(hdrs)
+		r.Reset(src, Limits{})
+		defer r.Release()
+		v, found, err := r.headers.Get(starlark.String(key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !found {
+			return starlark.None
+		}
+		return v
+	}
+	tests := []struct {
+		hdrs []entry
+		key  string
+		want starlark.Value
+	}{
+		{[]entry{kv("X-Api-Key", "alpha")}, "x-api-key", starlark.String("alpha")},
+		{[]entry{kv("X-Api-Key", "alpha")}, "x-api-key", starlark.String("alpha")},
+		{[]entry{kv("X-Api-Key", "omega")}, "x-api-key", starlark.String("omega")},
+		{[]entry{kv("X-Api-Key", "alph")}, "x-api-key", starlark.String("alph")},
+		{[]entry{kv("X-Api-Key", "")}, "x-api-key", starlark.String("")},
+		{[]entry{kv("Accept", "alpha")}, "x-api-key", starlark.None},
+		{[]entry{kv("Accept", "alpha")}, "accept", starlark.String("alpha")},
+	}
+	for i, tc := range tests {
+		if got := get(tc.key, tc.hdrs...); got != tc.want {
+			t.Errorf("call %d: %s = %v, want %v", i, tc.key, got, tc.want)
+		}
+	}
+}
