@@ -85,7 +85,8 @@ bench-baseline:
 # already listening with BENCH_EXTRA='--socket go-runner=/tmp/gr.sock'.
 # BENCH_PIN=1 puts the runners on CPU 1 and the load generator on CPU 0
 # (taskset); BENCH_FLOOR_WORK=2us adds a calibration floor that burns that
-# much CPU per call.
+# much CPU per call; BENCH_AA=1 adds a second, identical floor
+# (floor-copy), whose ratio to the floor shows the run's own noise.
 BENCH_CONF   ?= bench_filter={"header":"X-Api-Key","key":"secret"}
 BENCH_CONNS  ?= 1,4,16,64
 BENCH_TIME   ?= 3s
@@ -94,18 +95,22 @@ BENCH_JSON   ?= docs/bench.json
 BENCH_DIR    ?= /tmp/scriptrunner-bench
 BENCH_PIN    ?=
 BENCH_FLOOR_WORK ?=
+BENCH_AA     ?=
 RUNNER_CPU    = $(if $(BENCH_PIN),taskset -c 1)
 LOADGEN_CPU   = $(if $(BENCH_PIN),taskset -c 0)
 bench-socket: build
 	@mkdir -p $(BENCH_DIR); rm -f $(BENCH_DIR)/*.sock; \
 	$(RUNNER_CPU) ./$(BIN) bench --serve-floor $(BENCH_DIR)/floor.sock 2>/dev/null & floor=$$!; \
+	copy=; csock=; if [ -n "$(BENCH_AA)" ]; then \
+		$(RUNNER_CPU) ./$(BIN) bench --serve-floor $(BENCH_DIR)/copy.sock 2>/dev/null & copy=$$!; \
+		csock="--socket floor-copy=$(BENCH_DIR)/copy.sock"; fi; \
 	work=; if [ -n "$(BENCH_FLOOR_WORK)" ]; then \
 		$(RUNNER_CPU) ./$(BIN) bench --serve-floor $(BENCH_DIR)/work.sock --floor-work $(BENCH_FLOOR_WORK) 2>/dev/null & work=$$!; \
 		wsock="--socket floor+$(BENCH_FLOOR_WORK)=$(BENCH_DIR)/work.sock"; fi; \
 	APISIX_LISTEN_ADDRESS=unix:$(BENCH_DIR)/sr.sock $(RUNNER_CPU) ./$(BIN) run --scripts $(SCRIPTS) 2>$(BENCH_DIR)/runner.log & sr=$$!; \
-	trap 'kill $$floor $$sr $$work' EXIT; \
+	trap 'kill $$floor $$sr $$work $$copy' EXIT; \
 	for i in $$(seq 100); do [ -S $(BENCH_DIR)/floor.sock ] && [ -S $(BENCH_DIR)/sr.sock ] && break; sleep 0.1; done; \
-	sleep 0.2; $(LOADGEN_CPU) ./$(BIN) bench --socket floor=$(BENCH_DIR)/floor.sock $$wsock --socket scriptrunner=$(BENCH_DIR)/sr.sock $(BENCH_EXTRA) \
+	sleep 0.2; $(LOADGEN_CPU) ./$(BIN) bench --socket floor=$(BENCH_DIR)/floor.sock $$csock $$wsock --socket scriptrunner=$(BENCH_DIR)/sr.sock $(BENCH_EXTRA) \
 		--conf '$(BENCH_CONF)' --conns $(BENCH_CONNS) --duration $(BENCH_TIME) --warmup 1s \
 		--rounds $(BENCH_ROUNDS) --json > $(BENCH_JSON)
 
