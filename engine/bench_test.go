@@ -55,6 +55,24 @@ func BenchmarkRunRequest(b *testing.B) {
 	}
 }
 
+// BenchmarkRunRequestParallel runs the allow path from as many goroutines
+// as processors, as the connections of a busy runner do: what it adds
+// over BenchmarkRunRequest is the cost of state the calls share.
+func BenchmarkRunRequestParallel(b *testing.B) {
+	e, chain := benchChain(b)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		req := newRequest(1)
+		var d bindings.Decision
+		for pb.Next() {
+			if res := e.RunRequest(chain, req, &d); res.Outcome != engine.Rewrite {
+				b.Errorf("got outcome %v (%v), want rewrite", res.Outcome, res.Err)
+				return
+			}
+		}
+	})
+}
+
 // maxAllowAllocs is the measured allocation count of one allow-path call
 // of the reference filter (go1.26, amd64): the interpreter allocates the
 // handler's frame and copies the arguments of each builtin call

@@ -34,12 +34,16 @@ func Watchdog(e *Engine) WatchdogStats {
 	}
 }
 
-// CallStates returns how many call states e has registered and how many
-// of them are idle on its free list.
-func CallStates(e *Engine) (registered, free int) {
-	e.calls.mu.Lock()
-	defer e.calls.mu.Unlock()
-	return len(e.calls.registered()), len(e.calls.free)
+// CallStates returns how many call states of e are alive: in flight, or
+// idle and not yet collected.
+func CallStates(e *Engine) int {
+	n := 0
+	for _, wp := range e.calls.registered() {
+		if wp.Value() != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // AddBuiltin makes fn a predeclared name of every script e compiles

@@ -86,7 +86,7 @@ type callState struct {
 	info     *bindings.CallInfo
 	budget   *bindings.Budget
 	timedOut bool // the watchdog cancelled the last handler
-	tainted  bool // must not return to the free list
+	tainted  bool // must not be pooled again
 
 	// snapshots of the changes before a handler whose policy is
 	// on_error: continue, to drop them if it fails
@@ -120,8 +120,8 @@ func (cs *callState) begin(id uint32, phase string, clock func() time.Time) {
 	cs.timedOut = false
 }
 
-// getCall takes an idle callState from the free list, or makes and
-// registers a new one.
+// getCall takes an idle callState from the pool, or makes and registers
+// a new one.
 func (e *Engine) getCall() *callState {
 	if cs := e.calls.get(); cs != nil {
 		return cs
@@ -131,7 +131,7 @@ func (e *Engine) getCall() *callState {
 	return cs
 }
 
-// putCall returns cs to the free list, or unregisters it when a panic
+// putCall returns cs to the pool, or unregisters it when a panic
 // left it in an unknown state.
 func (e *Engine) putCall(cs *callState) {
 	cs.args[0], cs.args[1] = nil, nil

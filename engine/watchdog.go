@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 )
 
 // Handler timeouts.
@@ -186,8 +187,8 @@ func (w *watchdog) run() {
 // whether this goroutine must go on watching.
 func (w *watchdog) stay() bool {
 	w.state.Store(wdStopped)
-	for _, cs := range w.calls.registered() {
-		if cs.dl.state.Load()&phaseMask == phaseRunning {
+	for _, wp := range w.calls.registered() {
+		if cs := wp.Value(); cs != nil && cs.dl.state.Load()&phaseMask == phaseRunning {
 			// Either this goroutine goes on, or the invocation that
 			// found wdStopped started another one.
 			return w.state.CompareAndSwap(wdStopped, wdRunning)
@@ -202,7 +203,11 @@ func (w *watchdog) stay() bool {
 func (w *watchdog) tick() (busy bool) {
 	w.ticks.Add(1)
 	now := w.now()
-	for _, cs := range w.calls.registered() {
+	for _, wp := range w.calls.registered() {
+		cs := wp.Value()
+		if cs == nil {
+			continue
+		}
 		d := &cs.dl
 		st := d.state.Load()
 		if st != d.seen {
@@ -251,65 +256,64 @@ func (w *watchdog) cancel(cs *callState, running uint64) {
 	d.fired <- struct{}{}
 }
 
-// callPool holds an Engine's callStates: a free list of the idle ones and
-// a registry of every live one, which the watchdog scans. Unlike a
-// sync.Pool it keeps them across garbage collections, so the registry is
-// bounded by the peak number of calls in flight.
+// callPool holds an Engine's callStates: the idle ones in a sync.Pool,
+// and a registry of every live one, which the watchdog scans.
+//
+// The sync.Pool keeps an idle callState on the processor that last ran
+// it, and takes and returns it without a lock. The free list under a
+// mutex it replaced cost a contended lock, and a callState that moved
+// between CPUs with each call, whenever two connections ran calls at once:
+// BenchmarkRunRequestParallel is 17-30 % faster without it (docs/bench.md).
+//
+// The registry holds weak pointers, so that the idle callStates a garbage
+// collection takes from the sync.Pool are collected and leave it: it is
+// bounded by the callStates alive, those of the calls in flight and those
+// the sync.Pool still holds. A running callState is held by its call, so
+// the watchdog always sees it.
 type callPool struct {
-	mu   sync.Mutex
-	free []*callState
-	all  atomic.Pointer[[]*callState] // copied on write, under mu
+	free sync.Pool
+	mu   sync.Mutex                                // serializes changes of all
+	all  atomic.Pointer[[]weak.Pointer[callState]] // copied on write, under mu
 }
 
-// get takes a callState from the free list, or returns nil.
+// get takes an idle callState, or returns nil.
 func (p *callPool) get() *callState {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	n := len(p.free)
-	if n == 0 {
-		return nil
-	}
-	cs := p.free[n-1]
-	p.free[n-1] = nil
-	p.free = p.free[:n-1]
+	cs, _ := p.free.Get().(*callState)
 	return cs
 }
 
-// put returns cs to the free list.
-func (p *callPool) put(cs *callState) {
-	p.mu.Lock()
-	p.free = append(p.free, cs)
-	p.mu.Unlock()
-}
+// put makes cs idle.
+func (p *callPool) put(cs *callState) { p.free.Put(cs) }
 
-// add registers a new callState.
+// add registers a new callState, and unregisters those collected since.
 func (p *callPool) add(cs *callState) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	old := p.registered()
-	all := make([]*callState, len(old), len(old)+1)
-	copy(all, old)
-	all = append(all, cs)
-	p.all.Store(&all)
+	p.change(func(c *callState) bool { return c != nil }, weak.Make(cs))
 }
 
-// drop unregisters cs, which is not on the free list.
+// drop unregisters cs, which is not idle, and those collected.
 func (p *callPool) drop(cs *callState) {
+	p.change(func(c *callState) bool { return c != nil && c != cs })
+}
+
+// change replaces the registry with the callStates keep accepts, plus
+// added.
+func (p *callPool) change(keep func(*callState) bool, added ...weak.Pointer[callState]) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	old := p.registered()
-	all := make([]*callState, 0, len(old))
-	for _, c := range old {
-		if c != cs {
-			all = append(all, c)
+	all := make([]weak.Pointer[callState], 0, len(old)+len(added))
+	for _, w := range old {
+		if keep(w.Value()) {
+			all = append(all, w)
 		}
 	}
+	all = append(all, added...)
 	p.all.Store(&all)
 }
 
-// registered returns every live callState. The slice must not be
-// modified.
-func (p *callPool) registered() []*callState {
+// registered returns the registry; a pointer whose Value is nil is a
+// callState already collected. The slice must not be modified.
+func (p *callPool) registered() []weak.Pointer[callState] {
 	if all := p.all.Load(); all != nil {
 		return *all
 	}

@@ -1,6 +1,8 @@
 package engine_test
 
 import (
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -212,7 +214,8 @@ func (g *gate) Var(name string) ([]byte, bool, error) {
 }
 
 // TestCallStatesBounded checks that an engine keeps no more call states
-// than it had calls in flight at once, and drops those a panic tainted.
+// than it had calls in flight at once, drops those a panic tainted, and
+// lets the garbage collector take the idle ones.
 func TestCallStatesBounded(t *testing.T) {
 	e, _ := newEngine(t, engine.Config{}, map[string]string{
 		"wait": "def on_request(req, conf):\n    req.var(\"x\")\n",
@@ -236,36 +239,63 @@ func TestCallStatesBounded(t *testing.T) {
 		})
 	}
 	entered.Wait()
-	if reg, free := engine.CallStates(e); reg != inFlight || free != 0 {
-		t.Fatalf("with %d calls in flight: got %d registered, %d free, want %d and 0", inFlight, reg, free, inFlight)
+	if got := engine.CallStates(e); got != inFlight {
+		t.Fatalf("with %d calls in flight: got %d call states, want %d", inFlight, got, inFlight)
 	}
 	close(open)
 	done.Wait()
 
 	var d bindings.Decision
+	if !raceEnabled { // under the race detector sync.Pool drops a quarter of what it is given
+		countReuse(t, e, read, inFlight)
+	}
+
+	// An idle engine keeps none through two collections.
+	waitParked(t, e)
+	for range 3 {
+		runtime.GC()
+	}
+	if got := engine.CallStates(e); got != 0 {
+		t.Fatalf("idle, after collections: got %d call states, want 0", got)
+	}
+	if res := e.RunRequest(read, newRequest(2), &d); res.Outcome != engine.Continue {
+		t.Fatalf("after the collections: got outcome %v (%v), want continue", res.Outcome, res.Err)
+	}
+}
+
+// countReuse checks, with idle call states left by inFlight calls, that
+// calls one after the other reuse them and that a panic drops the one it
+// ran on.
+func countReuse(t *testing.T, e *engine.Engine, read engine.Chain, inFlight int) {
+	t.Helper()
+	// Without collections the idle call states stay pooled.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	var d bindings.Decision
 	for i := range 100 {
 		e.RunRequest(read, newRequest(uint32(i)), &d)
 	}
-	if reg, free := engine.CallStates(e); reg != inFlight || free != inFlight {
-		t.Fatalf("after sequential calls: got %d registered, %d free, want %d and %d", reg, free, inFlight, inFlight)
+	if got := engine.CallStates(e); got > inFlight {
+		t.Fatalf("after sequential calls: got %d call states, want at most %d", got, inFlight)
 	}
 
-	// A call that panics takes one from the free list and drops it;
-	// once the list is empty it registers a new one and drops it.
+	// A call that panics drops the call state it ran on, whether it was
+	// idle before or new. With more idle than processors a call always
+	// finds one: the sync.Pool hides at most one per processor from the
+	// others.
 	for i := range inFlight + 2 {
+		before := engine.CallStates(e)
 		if res := e.RunRequest(read, panicky(uint32(i)), &d); res.Outcome != engine.Failed {
 			t.Fatalf("panic %d: got outcome %v (%v), want failed", i, res.Outcome, res.Err)
 		}
-		want := max(0, inFlight-i-1)
-		if reg, free := engine.CallStates(e); reg != want || free != want {
-			t.Fatalf("after %d panics: got %d registered, %d free, want %d and %d", i+1, reg, free, want, want)
+		got := engine.CallStates(e)
+		if before > runtime.GOMAXPROCS(0) && got != before-1 || got > before {
+			t.Fatalf("panic %d: %d call states before, %d after; want one fewer (or, with fewer than 3, no more)", i, before, got)
 		}
 	}
 	if res := e.RunRequest(read, newRequest(1), &d); res.Outcome != engine.Continue {
 		t.Fatalf("after the panics: got outcome %v (%v), want continue", res.Outcome, res.Err)
 	}
-	if reg, free := engine.CallStates(e); reg != 1 || free != 1 {
-		t.Fatalf("after the panics and a call: got %d registered, %d free, want 1 and 1", reg, free)
+	if got := engine.CallStates(e); got < 1 {
+		t.Fatalf("after the panics and a call: got %d call states, want at least 1", got)
 	}
-	waitParked(t, e)
 }
