@@ -55,6 +55,34 @@ func BenchmarkRunRequest(b *testing.B) {
 	}
 }
 
+// BenchmarkScriptOps splits the reference filter into its operations,
+// each the whole handler of a script of its own (docs/bench.md compares
+// them with their cost under load).
+func BenchmarkScriptOps(b *testing.B) {
+	scripts := []struct{ name, src string }{
+		{"pass", "def on_request(req, conf):\n    pass\n"},
+		{"conf", "def on_request(req, conf):\n    x = conf[\"header\"]\n    y = conf[\"key\"]\n"},
+		{"get", "def on_request(req, conf):\n    req.headers.get(\"X-Api-Key\")\n"},
+		{"set", "def on_request(req, conf):\n    req.headers.set(\"X-User\", \"alice\")\n"},
+		{"bench_filter", benchFilter},
+	}
+	for _, sc := range scripts {
+		b.Run(sc.name, func(b *testing.B) {
+			e, _ := newEngine(b, engine.Config{}, map[string]string{"s": sc.src})
+			chain := newChain(b, e, []string{"s"}, map[string]string{"s": `{"header": "X-Api-Key", "key": "secret"}`})
+			req := newRequest(1)
+			var d bindings.Decision
+			if res := e.RunRequest(chain, req, &d); res.Outcome != engine.Continue && res.Outcome != engine.Rewrite {
+				b.Fatalf("got outcome %v (%v)", res.Outcome, res.Err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				e.RunRequest(chain, req, &d)
+			}
+		})
+	}
+}
+
 // BenchmarkRunRequestParallel runs the allow path from as many goroutines
 // as processors, as the connections of a busy runner do: what it adds
 // over BenchmarkRunRequest is the cost of state the calls share.
