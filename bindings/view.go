@@ -156,13 +156,8 @@ func (v *View) first(key string) (starlark.Value, bool) {
 // cached string carries nothing of the call that read it first but its
 // content, which equals the new value's.
 type stringCache struct {
-	ents [stringCacheSize]cachedString
+	ents [stringCacheSize]starlark.Value // starlark.String, or nil
 	next uint32
-}
-
-type cachedString struct {
-	s string
-	v starlark.Value
 }
 
 const (
@@ -176,16 +171,15 @@ func (c *stringCache) value(b []byte) starlark.Value {
 	if len(b) > maxCachedString {
 		return starlark.String(b)
 	}
-	for i := range c.ents {
-		if e := &c.ents[i]; e.v != nil && e.s == string(b) {
-			return e.v
+	for _, v := range c.ents {
+		if s, ok := v.(starlark.String); ok && string(s) == string(b) {
+			return v
 		}
 	}
-	s := string(b)
-	e := cachedString{s: s, v: starlark.String(s)}
-	c.ents[c.next%stringCacheSize] = e
+	v := starlark.Value(starlark.String(b))
+	c.ents[c.next%stringCacheSize] = v
 	c.next++
-	return e.v
+	return v
 }
 
 // all appends every value of key to dst.
