@@ -26,8 +26,9 @@ run: build
 	@echo "scriptrunner: listening on unix:$(SOCKET) with scripts from $(SCRIPTS)/ (Ctrl-C stops)"
 	APISIX_LISTEN_ADDRESS=unix:$(SOCKET) ./$(BIN) run --scripts $(SCRIPTS)
 
-# Everything CI gates on: vet, race-enabled tests, the bundled scripts'
-# own tests and formatting, and a short run of every fuzz target.
+# Everything CI gates on: vet, race-enabled tests, the tests the race
+# detector skips, the bundled scripts' own tests and formatting, and a
+# short run of every fuzz target.
 test: test-deps lint test-unit test-norace test-scripts fuzz-short
 
 test-unit: test-deps
@@ -117,7 +118,8 @@ bench-socket: build
 		wsock="--socket floor+$(BENCH_FLOOR_WORK)=$(BENCH_DIR)/work.sock"; fi; \
 	APISIX_LISTEN_ADDRESS=unix:$(BENCH_DIR)/sr.sock $(RUNNER_CPU) ./$(BIN) run --scripts $(SCRIPTS) 2>$(BENCH_DIR)/runner.log & sr=$$!; \
 	trap 'kill $$floor $$sr $$work $$copy' EXIT; \
-	for i in $$(seq 100); do [ -S $(BENCH_DIR)/floor.sock ] && [ -S $(BENCH_DIR)/sr.sock ] && break; sleep 0.1; done; \
+	for i in $$(seq 100); do up=1; for f in floor sr $${copy:+copy} $${work:+work}; do [ -S $(BENCH_DIR)/$$f.sock ] || up=; done; \
+		[ -n "$$up" ] && break; sleep 0.1; done; \
 	sleep 0.2; $(LOADGEN_CPU) ./$(BIN) bench --socket floor=$(BENCH_DIR)/floor.sock $$csock $$wsock --socket scriptrunner=$(BENCH_DIR)/sr.sock $(BENCH_EXTRA) \
 		--conf '$(BENCH_CONF)' --conns $(BENCH_CONNS) --duration $(BENCH_TIME) --warmup 1s \
 		--rounds $(BENCH_ROUNDS) --json > $(BENCH_JSON)
