@@ -90,7 +90,9 @@ func FuzzEntryShape(f *testing.F) {
 			at := uint32(binary.LittleEndian.Uint16(ats[i:]))
 			var want, got entryResult
 			want.Name, want.Value, want.Has, want.OK = textEntryRef(buf, at)
-			got.Name, got.Value, got.Has, got.OK = s.entry(buf, at)
+			var e Entry
+			got.OK = s.entry(buf, at, &e)
+			got.Name, got.Value, got.Has = e.Name, e.Value, e.HasValue
 			if !want.OK {
 				want = entryResult{}
 			}
