@@ -94,7 +94,7 @@ bench-baseline:
 # already listening with BENCH_EXTRA='--socket go-runner=/tmp/gr.sock'.
 # BENCH_PIN=1 puts the runners on CPU 1 and the load generator on CPU 0
 # (taskset); BENCH_FLOOR_WORK=2us adds a calibration floor that burns that
-# much CPU per call; BENCH_AA=1 adds a second, identical floor
+# much CPU per call (a list, 1us,2us, adds one per value); BENCH_AA=1 adds a second, identical floor
 # (floor-copy), whose ratio to the floor shows the run's own noise.
 BENCH_CONF   ?= bench_filter={"header":"X-Api-Key","key":"secret"}
 BENCH_CONNS  ?= 1,4,16,64
@@ -113,12 +113,12 @@ bench-socket: build
 	copy=; csock=; if [ -n "$(BENCH_AA)" ]; then \
 		$(RUNNER_CPU) ./$(BIN) bench --serve-floor $(BENCH_DIR)/copy.sock 2>/dev/null & copy=$$!; \
 		csock="--socket floor-copy=$(BENCH_DIR)/copy.sock"; fi; \
-	work=; if [ -n "$(BENCH_FLOOR_WORK)" ]; then \
-		$(RUNNER_CPU) ./$(BIN) bench --serve-floor $(BENCH_DIR)/work.sock --floor-work $(BENCH_FLOOR_WORK) 2>/dev/null & work=$$!; \
-		wsock="--socket floor+$(BENCH_FLOOR_WORK)=$(BENCH_DIR)/work.sock"; fi; \
+	work=; wsock=; wnames=; for w in $$(echo '$(BENCH_FLOOR_WORK)' | tr ',' ' '); do \
+		$(RUNNER_CPU) ./$(BIN) bench --serve-floor $(BENCH_DIR)/work-$$w.sock --floor-work $$w 2>/dev/null & work="$$work $$!"; \
+		wsock="$$wsock --socket floor+$$w=$(BENCH_DIR)/work-$$w.sock"; wnames="$$wnames work-$$w"; done; \
 	APISIX_LISTEN_ADDRESS=unix:$(BENCH_DIR)/sr.sock $(RUNNER_CPU) ./$(BIN) run --scripts $(SCRIPTS) 2>$(BENCH_DIR)/runner.log & sr=$$!; \
 	trap 'kill $$floor $$sr $$work $$copy' EXIT; \
-	for i in $$(seq 100); do up=1; for f in floor sr $${copy:+copy} $${work:+work}; do [ -S $(BENCH_DIR)/$$f.sock ] || up=; done; \
+	for i in $$(seq 100); do up=1; for f in floor sr $${copy:+copy} $$wnames; do [ -S $(BENCH_DIR)/$$f.sock ] || up=; done; \
 		[ -n "$$up" ] && break; sleep 0.1; done; \
 	sleep 0.2; $(LOADGEN_CPU) ./$(BIN) bench --socket floor=$(BENCH_DIR)/floor.sock $$csock $$wsock --socket scriptrunner=$(BENCH_DIR)/sr.sock $(BENCH_EXTRA) \
 		--conf '$(BENCH_CONF)' --conns $(BENCH_CONNS) --duration $(BENCH_TIME) --warmup 1s \
