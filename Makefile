@@ -94,8 +94,9 @@ bench-baseline:
 # already listening with BENCH_EXTRA='--socket go-runner=/tmp/gr.sock'.
 # BENCH_PIN=1 puts the runners on CPU 1 and the load generator on CPU 0
 # (taskset); BENCH_FLOOR_WORK=2us adds a calibration floor that burns that
-# much CPU per call (a list, 1us,2us, adds one per value); BENCH_AA=1 adds a second, identical floor
-# (floor-copy), whose ratio to the floor shows the run's own noise.
+# much CPU per call (a list such as 1us,2us adds one per value);
+# BENCH_AA=1 adds a second, identical floor (floor-copy), whose ratio to
+# the floor shows the run's own noise.
 BENCH_CONF   ?= bench_filter={"header":"X-Api-Key","key":"secret"}
 BENCH_CONNS  ?= 1,4,16,64
 BENCH_TIME   ?= 3s
